@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The program edge: the only place that knows which hook a program runs in.
+ * It turns an xdp_md or __sk_buff into the data/data_end pair the shared
+ * parser wants, and back.
+ *
+ * The parse entry points are global (non-inlined) BPF functions on purpose:
+ * the verifier checks a global function once, on its own, instead of once per
+ * path through the caller.  The parser's many header shapes would otherwise
+ * multiply with every branch of the rule engine that follows it.
+ */
+#ifndef NETSIEVE_HOOK_H
+#define NETSIEVE_HOOK_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "parser.h"
+
+/* XDP: the frame is linear; hardware-stripped VLAN tags are not visible. */
+__attribute__((noinline)) int ns_parse_xdp(struct xdp_md *ctx, struct ns_flow *f)
+{
+	if (!f)
+		return NS_R_ETH_TRUNC;
+	return ns_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, f, 0);
+}
+
+/*
+ * tc: the caller must have pulled the headers into the linear area
+ * (ns_tc_pull) before calling.  An outer VLAN tag the stack already moved to
+ * skb metadata is fed to the parser as if it were in the bytes.
+ */
+__attribute__((noinline)) int ns_parse_tc(struct __sk_buff *skb, struct ns_flow *f)
+{
+	__u32 hw_vlan = 0;
+
+	if (!f)
+		return NS_R_ETH_TRUNC;
+	if (skb->vlan_present)
+		hw_vlan = 0x10000 | (skb->vlan_tci & 0xffff);
+	return ns_parse((void *)(long)skb->data, (void *)(long)skb->data_end, f,
+			hw_vlan);
+}
+
+/* Make the headers linear (non-linear skbs: GSO, fragments from GRO). */
+static __always_inline void ns_tc_pull(struct __sk_buff *skb)
+{
+	bpf_skb_pull_data(skb, skb->len);
+}
+
+#endif /* NETSIEVE_HOOK_H */

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Shared fixtures: paths, the CLI runner, private bpffs mounts."""
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+NETSIEVE = os.path.join(BUILD, "netsieve")
+PCAP = os.path.join(ROOT, "pcap")
+PYTHON = "/usr/bin/python3"
+CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, PCAP)
+
+_seq = itertools.count()
+
+
+def obj(name):
+    return os.path.join(BUILD, name)
+
+
+def ns(*args, input=None, env=None, pin_dir=None, timeout=600):
+    """Run build/netsieve; returns CompletedProcess (text)."""
+    cmd = [NETSIEVE]
+    if pin_dir:
+        cmd += ["--pin-dir", pin_dir]
+    cmd += [str(a) for a in args]
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    return subprocess.run(cmd, capture_output=True, text=True, input=input,
+                          env=e, timeout=timeout)
+
+
+def ns_json(*args, **kw):
+    """Run with --json output; returns (CompletedProcess, [objects])."""
+    r = ns(*args, **kw)
+    objs = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return r, objs
+
+
+def one_line_error(r, code, *needles):
+    """Assert exit code, a single 'netsieve: ...' stderr line containing needles."""
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) >= 1 and lines[0].startswith("netsieve: "), r.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def bpffs():
+    """A private bpf filesystem for this test session (never /sys/fs/bpf)."""
+    d = tempfile.mkdtemp(prefix="ns-test-bpffs-")
+    subprocess.run(["mount", "-t", "bpf", "bpf", d], check=True)
+    yield d
+    subprocess.run(["umount", "-l", d], check=False)
+    os.rmdir(d)
+
+
+@pytest.fixture
+def pin_dir(bpffs):
+    """An empty directory on the private bpffs, removed afterwards."""
+    d = os.path.join(bpffs, f"t{os.getpid()}_{next(_seq)}")
+    os.mkdir(d)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    return tmp_path

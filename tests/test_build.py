@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Build plumbing: install layout, dependency checks, one parser."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from conftest import ROOT
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
+
+
+def listdir(rel):
+    d = os.path.join(ROOT, rel)
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def test_install_layout(tmp_path):
+    r = run(["make", "install", "PREFIX=/usr/local", f"DESTDIR={tmp_path}"])
+    assert r.returncode == 0, r.stderr
+    sbin = tmp_path / "usr/local/sbin"
+    lib = tmp_path / "usr/local/lib/netsieve"
+    assert os.access(sbin / "netsieve", os.X_OK)
+    assert lib.is_dir()
+    dist = sorted(os.path.basename(f)[:-2] + ".o"
+                  for d in ("xdp", "classifiers")
+                  for f in listdir(d) if f.endswith(".c"))
+    assert sorted(os.listdir(lib)) == dist, "objects operators load, no test programs"
+    for s in listdir("scripts"):
+        if not s.endswith(".md"):
+            assert os.access(sbin / s, os.X_OK), s
+
+
+def test_check_deps_names_missing_package():
+    r = run(["tools/check-deps", "build"], env=dict(os.environ, CLANG="clang-nonexistent"))
+    assert r.returncode == 1
+    assert "missing clang-nonexistent (package clang)" in r.stderr
+
+
+def test_check_deps_usage():
+    r = run(["tools/check-deps"])
+    assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_make_deps_is_idempotent():
+    r = run(["make", "-s", "deps"])
+    assert r.returncode == 0, r.stderr
+    assert "all dependencies are installed" in r.stdout
+
+
+def test_make_deps_refuses_non_root_when_something_is_missing():
+    # Pretend a package is missing with a fake dpkg-query first on PATH, in a
+    # directory the unprivileged user can read.
+    d = tempfile.mkdtemp(prefix="ns-fake-dpkg-")
+    try:
+        os.chmod(d, 0o755)
+        fake = os.path.join(d, "dpkg-query")
+        with open(fake, "w") as f:
+            f.write("#!/bin/sh\necho 'deinstall ok config-files'\n")
+        os.chmod(fake, 0o755)
+        script = os.path.join(d, "check-deps")
+        shutil.copy(os.path.join(ROOT, "tools/check-deps"), script)
+        os.chmod(script, 0o755)
+        env = dict(os.environ, PATH=f"{d}:{os.environ['PATH']}")
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                            "--clear-groups", script, "install"],
+                           cwd=d, env=env, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(d)
+    assert r.returncode == 1, r.stdout
+    assert "must run as root" in r.stderr
+
+
+PARSING = re.compile(r"\b(struct (ethhdr|iphdr|ipv6hdr|tcphdr|udphdr|icmphdr|vlan_hdr)|"
+                     r"h_proto|->ihl|->doff|->nexthdr)\b")
+
+
+def test_parser_is_the_only_packet_parsing_code():
+    """Programs get headers from include/netsieve/parser.h, never on their own.
+
+    (A program may write an address it got from the parser, as the seed
+    example does with the destination MAC; test programs may build test
+    envelopes.)"""
+    offenders = []
+    for d in ("xdp", "classifiers", "include/netsieve"):
+        for f in listdir(d):
+            path = os.path.join(d, f)
+            if path == "include/netsieve/parser.h" or not f.endswith((".c", ".h")):
+                continue
+            with open(os.path.join(ROOT, path)) as fh:
+                for n, line in enumerate(fh, 1):
+                    if PARSING.search(line):
+                        offenders.append(f"{path}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

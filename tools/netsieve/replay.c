@@ -1,0 +1,749 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * netsieve replay: run every packet of a capture through an XDP or tc program
+ * with BPF_PROG_TEST_RUN (repeat=1) and report what each packet got.
+ *
+ * The capture is read twice: a first pass validates the whole file (so a
+ * truncated capture is one error and no output), the second runs packets.
+ * --out is written to a temporary file renamed into place on success.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+/* pcap/bpf.h clashes with linux/bpf.h; replay needs neither pcap's filter
+ * compiler nor its struct bpf_insn. */
+#define PCAP_DONT_INCLUDE_PCAP_BPF_H
+#include <pcap/dlt.h>
+#include <pcap/pcap.h>
+
+#include "ns.h"
+
+/* Output room for programs that grow packets (adjust_head/tail, change_head). */
+#define OUT_ROOM 4096
+#define MAX_FRAME 262144
+
+enum nr_why {
+	NR_RUNT = 0,  /* shorter than an Ethernet header */
+	NR_BIG,       /* longer than BPF_PROG_TEST_RUN accepts */
+	NR_REFUSED,   /* test run said EINVAL for this frame (tc needs a full
+		       * IP header when the ethertype says IP) */
+	NR_MAX,
+};
+
+static const char *nr_text[NR_MAX] = {
+	[NR_RUNT] = "shorter than 14 bytes",
+	[NR_BIG] = "longer than test-run accepts",
+	[NR_REFUSED] = "refused by the kernel's test run",
+};
+
+static const char *nr_key[NR_MAX] = {
+	[NR_RUNT] = "runt",
+	[NR_BIG] = "too_big",
+	[NR_REFUSED] = "refused",
+};
+
+struct expect {
+	uint64_t lo, hi;      /* 1-based inclusive packet range */
+	char verdict[32];     /* upper-case name or NOT_RUNNABLE */
+	int line;
+};
+
+struct verdict_count {
+	char name[32];
+	uint64_t n;
+};
+
+struct replay {
+	const char *obj_path, *pcap_path, *prog_name;
+	const char *out_path, *expect_path;
+	bool json, out_all, private_maps, quiet;
+	uint64_t bench;
+	bool have_ctx;
+	uint32_t ctx_mark, ctx_prio, ctx_ifindex;
+
+	struct ns_obj o;
+	bool is_tc;
+	struct expect *exp;
+	size_t nexp;
+
+	struct verdict_count vc[64];
+	size_t nvc;
+	uint64_t packets, run, nr[NR_MAX], written, modified;
+	uint64_t *bench_ns;
+	size_t nbench;
+	uint64_t bench_skipped;
+};
+
+static const char *usage_text =
+"usage: netsieve [--pin-dir DIR] replay [options] OBJ PCAP\n"
+"\n"
+"Run every packet of PCAP (pcap or pcapng, Ethernet) through the XDP or tc\n"
+"program in OBJ with BPF_PROG_TEST_RUN and print what each packet got.\n"
+"Packets are numbered from 1, as in tcpdump -# and Wireshark.\n"
+"\n"
+"options:\n"
+"  --prog NAME         program to run (needed when OBJ has several)\n"
+"  --json              JSON lines: one object per packet, then a summary\n"
+"  --quiet             print only the summary\n"
+"  --out FILE          write packets as the program left them (pcap);\n"
+"                      dropped and not runnable packets are omitted\n"
+"  --out-all           with --out: write every packet\n"
+"  --expect FILE       compare verdicts with FILE; exit 1 on any mismatch\n"
+"                      lines: 'N VERDICT', 'N-M VERDICT' or '* VERDICT'\n"
+"                      (VERDICT as printed, e.g. XDP_DROP, TC_ACT_SHOT,\n"
+"                      NOT_RUNNABLE; '#' starts a comment)\n"
+"  --private           private, empty maps (default: reuse maps pinned in\n"
+"                      the pin directory; counters always stay private)\n"
+"  --ctx K=V[,K=V]     tc only: initial mark=N, priority=N, ifindex=N\n"
+"  --bench N           also time each packet with repeat=N (ns/packet);\n"
+"                      packets the program rewrites are not timed\n"
+"  -h, --help          this help\n"
+"\n"
+"exit: 0 ok, 1 expectation mismatch, 2 usage, 3 bad capture or expect file,\n"
+"      4 bad object or program, 5 environment (bpffs, permissions)\n";
+
+static __attribute__((noreturn)) void usage_err(const char *fmt, const char *arg)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	ns_die(NS_EXIT_USAGE, "replay: %s (see netsieve replay --help)", msg);
+}
+
+static const char *verdict_name(struct replay *r, int ret, char *buf, size_t len)
+{
+	static const char *xdp[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS",
+				     "XDP_TX", "XDP_REDIRECT" };
+	static const char *tc[] = { "TC_ACT_OK", "TC_ACT_RECLASSIFY",
+				    "TC_ACT_SHOT", "TC_ACT_PIPE",
+				    "TC_ACT_STOLEN", "TC_ACT_QUEUED",
+				    "TC_ACT_REPEAT", "TC_ACT_REDIRECT",
+				    "TC_ACT_TRAP" };
+
+	if (!r->is_tc) {
+		if (ret >= 0 && ret <= 4)
+			return xdp[ret];
+		snprintf(buf, len, "XDP_UNKNOWN_%d", ret);
+		return buf;
+	}
+	if (ret == -1)
+		return "TC_ACT_UNSPEC";
+	if (ret >= 0 && ret <= 8)
+		return tc[ret];
+	snprintf(buf, len, "TC_UNKNOWN_%d", ret);
+	return buf;
+}
+
+static bool verdict_drops(struct replay *r, int ret)
+{
+	if (!r->is_tc)
+		return ret == XDP_ABORTED || ret == XDP_DROP;
+	return ret == TC_ACT_SHOT || ret == TC_ACT_STOLEN || ret == TC_ACT_TRAP;
+}
+
+static void count_verdict(struct replay *r, const char *name)
+{
+	for (size_t i = 0; i < r->nvc; i++)
+		if (!strcmp(r->vc[i].name, name)) {
+			r->vc[i].n++;
+			return;
+		}
+	if (r->nvc < sizeof(r->vc) / sizeof(r->vc[0])) {
+		snprintf(r->vc[r->nvc].name, sizeof(r->vc[0].name), "%s", name);
+		r->vc[r->nvc++].n = 1;
+	}
+}
+
+static void parse_ctx(struct replay *r, const char *arg)
+{
+	char *s = strdup(arg), *save = NULL, *tok;
+
+	for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		uint64_t v;
+
+		if (!eq)
+			usage_err("--ctx: '%s' is not KEY=VALUE", tok);
+		*eq = 0;
+		if (!ns_parse_u64(eq + 1, 0, UINT32_MAX, &v)) {
+			*eq = '=';
+			usage_err("--ctx: '%s' needs a number from 0 to 4294967295", tok);
+		}
+		if (!strcmp(tok, "mark"))
+			r->ctx_mark = v;
+		else if (!strcmp(tok, "priority"))
+			r->ctx_prio = v;
+		else if (!strcmp(tok, "ifindex"))
+			r->ctx_ifindex = v;
+		else
+			usage_err("--ctx: unknown key '%s' (mark, priority, ifindex)", tok);
+	}
+	r->have_ctx = true;
+	free(s);
+}
+
+static void upcase(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'z')
+			*s -= 'a' - 'A';
+}
+
+static bool known_verdict(struct replay *r, const char *v)
+{
+	static const char *xdp[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS",
+				     "XDP_TX", "XDP_REDIRECT", NULL };
+	static const char *tc[] = { "TC_ACT_UNSPEC", "TC_ACT_OK",
+				    "TC_ACT_RECLASSIFY", "TC_ACT_SHOT",
+				    "TC_ACT_PIPE", "TC_ACT_STOLEN",
+				    "TC_ACT_QUEUED", "TC_ACT_REPEAT",
+				    "TC_ACT_REDIRECT", "TC_ACT_TRAP", NULL };
+	const char **l = r->is_tc ? tc : xdp;
+
+	if (!strcmp(v, "NOT_RUNNABLE"))
+		return true;
+	for (; *l; l++)
+		if (!strcmp(*l, v))
+			return true;
+	return false;
+}
+
+static void read_expect(struct replay *r)
+{
+	FILE *f = fopen(r->expect_path, "r");
+	char line[1024];
+	int lineno = 0;
+	size_t cap = 0;
+
+	if (!f)
+		ns_die(NS_EXIT_INPUT, "%s: %s", r->expect_path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char what[256], verdict[256], extra[8];
+		struct expect e = { .line = ++lineno };
+		char *hash = strchr(line, '#');
+		int n;
+
+		if (hash)
+			*hash = 0;
+		n = sscanf(line, "%255s %255s %7s", what, verdict, extra);
+		if (n <= 0)
+			continue;
+		if (n != 2)
+			ns_die(NS_EXIT_INPUT,
+			       "%s:%d: expected 'N VERDICT', 'N-M VERDICT' or '* VERDICT'",
+			       r->expect_path, lineno);
+		upcase(verdict);
+		if (strlen(verdict) >= sizeof(e.verdict) || !known_verdict(r, verdict))
+			ns_die(NS_EXIT_INPUT, "%s:%d: unknown %s verdict '%s'",
+			       r->expect_path, lineno, r->is_tc ? "tc" : "XDP",
+			       verdict);
+		strcpy(e.verdict, verdict);
+		if (!strcmp(what, "*")) {
+			e.lo = 1;
+			e.hi = UINT64_MAX;
+		} else {
+			char *dash = strchr(what, '-');
+
+			if (dash)
+				*dash = 0;
+			if (!ns_parse_u64(what, 1, UINT64_MAX, &e.lo) ||
+			    (dash && !ns_parse_u64(dash + 1, 1, UINT64_MAX, &e.hi)))
+				ns_die(NS_EXIT_INPUT,
+				       "%s:%d: '%s%s%s' is not a packet number or range N-M (packets count from 1)",
+				       r->expect_path, lineno, what, dash ? "-" : "",
+				       dash ? dash + 1 : "");
+			if (!dash)
+				e.hi = e.lo;
+			if (e.hi < e.lo)
+				ns_die(NS_EXIT_INPUT, "%s:%d: range %s-%s is backwards",
+				       r->expect_path, lineno, what, dash + 1);
+		}
+		if (r->nexp == cap) {
+			cap = cap ? cap * 2 : 16;
+			r->exp = realloc(r->exp, cap * sizeof(*r->exp));
+		}
+		r->exp[r->nexp++] = e;
+	}
+	fclose(f);
+}
+
+/* Expected verdict of packet idx: the last matching line wins. */
+static const struct expect *expected(struct replay *r, uint64_t idx)
+{
+	const struct expect *m = NULL;
+
+	for (size_t i = 0; i < r->nexp; i++)
+		if (idx >= r->exp[i].lo && idx <= r->exp[i].hi)
+			m = &r->exp[i];
+	return m;
+}
+
+static pcap_t *open_capture(const char *path)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	pcap_t *p;
+
+	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO,
+						    errbuf);
+	if (!p)
+		ns_die(NS_EXIT_INPUT, "%s: cannot read capture: %s", path, errbuf);
+	if (pcap_datalink(p) != DLT_EN10MB) {
+		const char *n = pcap_datalink_val_to_name(pcap_datalink(p));
+
+		ns_die(NS_EXIT_INPUT,
+		       "%s: link type %s (DLT %d) is not Ethernet (EN10MB): only Ethernet captures can be replayed",
+		       path, n ? n : "unknown", pcap_datalink(p));
+	}
+	return p;
+}
+
+/* First pass: the whole capture must be readable. */
+static uint64_t validate_capture(const char *path)
+{
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	uint64_t n = 0;
+	pcap_t *p = open_capture(path);
+	int rc;
+
+	while ((rc = pcap_next_ex(p, &h, &d)) == 1)
+		n++;
+	if (rc == PCAP_ERROR)
+		ns_die(NS_EXIT_INPUT, "%s: capture is damaged after packet %llu: %s",
+		       path, (unsigned long long)n, pcap_geterr(p));
+	pcap_close(p);
+	return n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void print_header(struct replay *r)
+{
+	if (r->json || r->quiet)
+		return;
+	printf("%6s  %-16s %5s %7s %7s  %-8s", "#", "verdict", "ret", "len_in",
+	       "len_out", "modified");
+	if (r->is_tc)
+		printf(" %10s %10s", "mark", "priority");
+	if (r->bench)
+		printf(" %8s", "ns/pkt");
+	printf("\n");
+}
+
+static void print_not_runnable(struct replay *r, uint64_t idx, uint32_t len,
+			       enum nr_why why)
+{
+	if (r->quiet)
+		return;
+	if (r->json) {
+		printf("{\"index\":%llu,\"verdict\":\"NOT_RUNNABLE\",\"retval\":null,"
+		       "\"len_in\":%u,\"len_out\":null,\"modified\":false,"
+		       "\"runnable\":false,\"why\":\"%s\"}\n",
+		       (unsigned long long)idx, len, nr_key[why]);
+		return;
+	}
+	printf("%6llu  %-16s %5s %7u %7s  %-8s (%s)\n", (unsigned long long)idx,
+	       "NOT_RUNNABLE", "-", len, "-", "-", nr_text[why]);
+}
+
+static void print_result(struct replay *r, uint64_t idx, const char *verdict,
+			 int ret, uint32_t len_in, uint32_t len_out,
+			 bool modified, const struct __sk_buff *skb,
+			 long long ns)
+{
+	if (r->quiet)
+		return;
+	if (r->json) {
+		printf("{\"index\":%llu,\"verdict\":\"%s\",\"retval\":%d,"
+		       "\"len_in\":%u,\"len_out\":%u,\"modified\":%s,\"runnable\":true",
+		       (unsigned long long)idx, verdict, ret, len_in, len_out,
+		       modified ? "true" : "false");
+		if (r->is_tc)
+			printf(",\"mark\":%u,\"priority\":%u", skb->mark,
+			       skb->priority);
+		if (r->bench) {
+			if (ns >= 0)
+				printf(",\"ns\":%lld", ns);
+			else
+				printf(",\"ns\":null");
+		}
+		printf("}\n");
+		return;
+	}
+	printf("%6llu  %-16s %5d %7u %7u  %-8s", (unsigned long long)idx, verdict,
+	       ret, len_in, len_out, modified ? "yes" : "no");
+	if (r->is_tc)
+		printf(" %#10x %#10x", skb->mark, skb->priority);
+	if (r->bench) {
+		if (ns >= 0)
+			printf(" %8lld", ns);
+		else
+			printf(" %8s", "rewrites");
+	}
+	printf("\n");
+}
+
+static void print_summary(struct replay *r)
+{
+	uint64_t nr_total = 0;
+	double median = 0;
+
+	for (int i = 0; i < NR_MAX; i++)
+		nr_total += r->nr[i];
+	if (r->nbench) {
+		qsort(r->bench_ns, r->nbench, sizeof(uint64_t), cmp_u64);
+		median = r->nbench % 2 ? r->bench_ns[r->nbench / 2] :
+			(r->bench_ns[r->nbench / 2 - 1] + r->bench_ns[r->nbench / 2]) / 2.0;
+	}
+
+	if (r->json) {
+		struct ns_buf b = {};
+
+		ns_buf_printf(&b, "{\"summary\":true,\"program\":");
+		ns_json_str(&b, bpf_program__name(r->o.prog));
+		ns_buf_printf(&b, ",\"type\":\"%s\",\"packets\":%llu,\"run\":%llu,"
+			      "\"verdicts\":{", r->is_tc ? "tc" : "xdp",
+			      (unsigned long long)r->packets,
+			      (unsigned long long)r->run);
+		for (size_t i = 0; i < r->nvc; i++)
+			ns_buf_printf(&b, "%s\"%s\":%llu", i ? "," : "",
+				      r->vc[i].name, (unsigned long long)r->vc[i].n);
+		ns_buf_printf(&b, "},\"not_runnable\":%llu,\"not_runnable_why\":{",
+			      (unsigned long long)nr_total);
+		for (int i = 0, first = 1; i < NR_MAX; i++)
+			if (r->nr[i]) {
+				ns_buf_printf(&b, "%s\"%s\":%llu", first ? "" : ",",
+					      nr_key[i], (unsigned long long)r->nr[i]);
+				first = 0;
+			}
+		ns_buf_printf(&b, "},\"modified\":%llu,\"maps\":{\"pinned\":%d,\"private\":%d}",
+			      (unsigned long long)r->modified, r->o.maps_reused,
+			      r->o.maps_private);
+		if (r->out_path)
+			ns_buf_printf(&b, ",\"written\":%llu",
+				      (unsigned long long)r->written);
+		if (r->bench)
+			ns_buf_printf(&b, ",\"bench\":{\"repeat\":%llu,\"timed\":%zu,"
+				      "\"not_timed\":%llu,\"median_ns\":%.1f}",
+				      (unsigned long long)r->bench, r->nbench,
+				      (unsigned long long)r->bench_skipped, median);
+		ns_buf_printf(&b, "}");
+		printf("%s\n", b.s);
+		ns_buf_free(&b);
+		return;
+	}
+
+	printf("summary: %llu packets through %s (%s): %llu run, %llu not runnable\n",
+	       (unsigned long long)r->packets, bpf_program__name(r->o.prog),
+	       r->is_tc ? "tc" : "xdp", (unsigned long long)r->run,
+	       (unsigned long long)nr_total);
+	for (size_t i = 0; i < r->nvc; i++)
+		printf("  %-20s %llu\n", r->vc[i].name, (unsigned long long)r->vc[i].n);
+	for (int i = 0; i < NR_MAX; i++)
+		if (r->nr[i])
+			printf("  %-20s %llu (%s)\n", "NOT_RUNNABLE",
+			       (unsigned long long)r->nr[i], nr_text[i]);
+	printf("  modified: %llu\n", (unsigned long long)r->modified);
+	if (r->o.maps_reused)
+		printf("  maps: %d pinned in %s, %d private\n", r->o.maps_reused,
+		       ns_g.pin_dir, r->o.maps_private);
+	else
+		printf("  maps: private\n");
+	if (r->out_path)
+		printf("  written to %s: %llu packets\n", r->out_path,
+		       (unsigned long long)r->written);
+	if (r->bench) {
+		if (r->nbench)
+			printf("  bench: median %.1f ns/packet over %zu packets (repeat %llu)",
+			       median, r->nbench, (unsigned long long)r->bench);
+		else
+			printf("  bench: no packet could be timed");
+		if (r->bench_skipped)
+			printf(", %llu not timed (rewritten by the program)",
+			       (unsigned long long)r->bench_skipped);
+		printf("\n");
+	}
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "prog", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "out-all", no_argument, NULL, 'A' },
+		{ "expect", required_argument, NULL, 'e' },
+		{ "private", no_argument, NULL, 'P' },
+		{ "ctx", required_argument, NULL, 'c' },
+		{ "bench", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct replay r = {};
+	char tmp_out[PATH_MAX] = "";
+	pcap_dumper_t *dumper = NULL;
+	pcap_t *cap, *dead = NULL;
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	uint8_t *out;
+	uint64_t mismatches = 0, idx = 0;
+	int c, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': r.prog_name = optarg; break;
+		case 'j': r.json = true; break;
+		case 'q': r.quiet = true; break;
+		case 'o': r.out_path = optarg; break;
+		case 'A': r.out_all = true; break;
+		case 'e': r.expect_path = optarg; break;
+		case 'P': r.private_maps = true; break;
+		case 'c': parse_ctx(&r, optarg); break;
+		case 'b':
+			if (!ns_parse_u64(optarg, 1, 100000000, &r.bench))
+				usage_err("--bench: '%s' is not a repeat count from 1 to 100000000",
+					  optarg);
+			break;
+		case 'h': fputs(usage_text, stdout); return NS_EXIT_OK;
+		default:
+			ns_die(NS_EXIT_USAGE,
+			       "replay: unknown option or missing value: '%s' (see netsieve replay --help)",
+			       argv[optind - 1]);
+		}
+	}
+	for (int i = optind; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1])
+			ns_die(NS_EXIT_USAGE,
+			       "replay: '%s' after the operands: options go before OBJ and PCAP",
+			       argv[i]);
+	if (argc - optind != 2)
+		ns_die(NS_EXIT_USAGE,
+		       "replay: needs OBJ and PCAP after the options (see netsieve replay --help)");
+	r.obj_path = argv[optind];
+	r.pcap_path = argv[optind + 1];
+	if (r.out_all && !r.out_path)
+		usage_err("%s", "--out-all needs --out FILE");
+
+	/* Cheap checks first: the capture, then the object. */
+	if (strcmp(r.pcap_path, "-"))
+		validate_capture(r.pcap_path);
+	cap = open_capture(r.pcap_path);
+
+	if (!r.private_maps && ns_g.pin_dir_given && !ns_is_bpffs(ns_g.pin_dir))
+		ns_die(NS_EXIT_ENV, "--pin-dir %s: not a directory on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)",
+		       ns_g.pin_dir);
+	ns_obj_load(&r.o, r.obj_path, r.prog_name,
+		    r.private_maps || !ns_is_bpffs(ns_g.pin_dir) ? NS_PIN_PRIVATE :
+								  NS_PIN_REUSE);
+	r.is_tc = r.o.type == BPF_PROG_TYPE_SCHED_CLS;
+	if (r.have_ctx && !r.is_tc)
+		usage_err("--ctx applies to tc programs; '%s' is an XDP program",
+			  bpf_program__name(r.o.prog));
+	if (r.expect_path)
+		read_expect(&r);
+
+	if (r.out_path) {
+		int fd;
+
+		snprintf(tmp_out, sizeof(tmp_out), "%s.tmpXXXXXX", r.out_path);
+		fd = mkstemp(tmp_out);
+		if (fd < 0)
+			ns_die(NS_EXIT_INPUT, "%s: cannot create: %s", r.out_path,
+			       strerror(errno));
+		fchmod(fd, 0644);
+		close(fd);
+		dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, MAX_FRAME,
+							    PCAP_TSTAMP_PRECISION_NANO);
+		dumper = pcap_dump_open(dead, tmp_out);
+		if (!dumper) {
+			unlink(tmp_out);
+			ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", r.out_path,
+			       pcap_geterr(dead));
+		}
+	}
+
+	out = malloc(MAX_FRAME + OUT_ROOM);
+	if (!out)
+		ns_die(NS_EXIT_FAIL, "out of memory");
+	print_header(&r);
+
+	while ((rc = pcap_next_ex(cap, &h, &data)) == 1) {
+		struct __sk_buff skb_in = {}, skb_out = {};
+		LIBBPF_OPTS(bpf_test_run_opts, t);
+		const struct expect *e;
+		const char *verdict;
+		char vbuf[32];
+		bool modified, drops;
+		long long ns = -1;
+		int err;
+
+		idx++;
+		r.packets++;
+		e = expected(&r, idx);
+		if (h->caplen < 14) {
+			r.nr[NR_RUNT]++;
+			print_not_runnable(&r, idx, h->caplen, NR_RUNT);
+			verdict = "NOT_RUNNABLE";
+			goto check;
+		}
+		t.data_in = data;
+		t.data_size_in = h->caplen;
+		t.data_out = out;
+		t.data_size_out = MAX_FRAME + OUT_ROOM;
+		t.repeat = 1;
+		if (r.is_tc) {
+			skb_in.mark = r.ctx_mark;
+			skb_in.priority = r.ctx_prio;
+			skb_in.ifindex = r.ctx_ifindex;
+			t.ctx_in = &skb_in;
+			t.ctx_size_in = sizeof(skb_in);
+			t.ctx_out = &skb_out;
+			t.ctx_size_out = sizeof(skb_out);
+		}
+		err = bpf_prog_test_run_opts(r.o.prog_fd, &t);
+		if (err) {
+			err = errno;
+			/* XDP test runs take large frames as fragments until
+			 * they run out of them (ENOMEM); tc refuses anything
+			 * over about a page (EINVAL). */
+			if (err == EINVAL || (h->caplen > 1514 &&
+					      (err == ENOMEM || err == E2BIG))) {
+				enum nr_why why = h->caplen > 1514 ? NR_BIG : NR_REFUSED;
+
+				r.nr[why]++;
+				print_not_runnable(&r, idx, h->caplen, why);
+				verdict = "NOT_RUNNABLE";
+				goto check;
+			}
+			if (dumper) {
+				pcap_dump_close(dumper);
+				unlink(tmp_out);
+			}
+			if (err == ENODEV)
+				ns_die(NS_EXIT_ENV, "packet %llu: --ctx ifindex=%u: no such device",
+				       (unsigned long long)idx, r.ctx_ifindex);
+			ns_die(NS_EXIT_ENV, "packet %llu: test run failed: %s",
+			       (unsigned long long)idx, strerror(err));
+		}
+		r.run++;
+		verdict = verdict_name(&r, (int)t.retval, vbuf, sizeof(vbuf));
+		count_verdict(&r, verdict);
+		modified = t.data_size_out != h->caplen ||
+			   memcmp(out, data, h->caplen);
+		if (modified)
+			r.modified++;
+		drops = verdict_drops(&r, (int)t.retval);
+
+		if (r.bench) {
+			if (modified) {
+				r.bench_skipped++;
+			} else {
+				LIBBPF_OPTS(bpf_test_run_opts, tb);
+				struct __sk_buff sb = skb_in;
+
+				tb.data_in = data;
+				tb.data_size_in = h->caplen;
+				tb.repeat = r.bench;
+				if (r.is_tc) {
+					tb.ctx_in = &sb;
+					tb.ctx_size_in = sizeof(sb);
+				}
+				if (bpf_prog_test_run_opts(r.o.prog_fd, &tb))
+					ns_die(NS_EXIT_ENV, "packet %llu: timed run failed: %s",
+					       (unsigned long long)idx, strerror(errno));
+				ns = tb.duration;
+				if (r.nbench % 1024 == 0)
+					r.bench_ns = realloc(r.bench_ns,
+							     (r.nbench + 1024) * sizeof(uint64_t));
+				r.bench_ns[r.nbench++] = tb.duration;
+			}
+		}
+		print_result(&r, idx, verdict, (int)t.retval, h->caplen,
+			     t.data_size_out, modified, &skb_out, ns);
+
+		if (dumper && (r.out_all || !drops)) {
+			struct pcap_pkthdr oh = *h;
+			long delta = (long)t.data_size_out - (long)h->caplen;
+
+			oh.caplen = t.data_size_out;
+			oh.len = (long)h->len + delta > 0 ? (bpf_u_int32)((long)h->len + delta) : oh.caplen;
+			pcap_dump((u_char *)dumper, &oh, out);
+			r.written++;
+		}
+		goto check_done;
+check:
+		if (dumper && r.out_all) {
+			pcap_dump((u_char *)dumper, h, data);
+			r.written++;
+		}
+check_done:
+		if (e && strcmp(e->verdict, verdict)) {
+			mismatches++;
+			if (!r.json)
+				printf("MISMATCH packet %llu: expected %s (%s line %d), got %s\n",
+				       (unsigned long long)idx, e->verdict,
+				       r.expect_path, e->line, verdict);
+			else
+				printf("{\"mismatch\":true,\"index\":%llu,\"expected\":\"%s\",\"got\":\"%s\"}\n",
+				       (unsigned long long)idx, e->verdict, verdict);
+		}
+	}
+	if (rc == PCAP_ERROR) {
+		if (dumper) {
+			pcap_dump_close(dumper);
+			unlink(tmp_out);
+		}
+		ns_die(NS_EXIT_INPUT, "%s: capture is damaged after packet %llu: %s",
+		       r.pcap_path, (unsigned long long)idx, pcap_geterr(cap));
+	}
+	/* Expectations naming packets the capture does not have. */
+	for (size_t i = 0; i < r.nexp; i++) {
+		if (r.exp[i].hi != UINT64_MAX && r.exp[i].hi > idx) {
+			mismatches++;
+			if (!r.json)
+				printf("MISMATCH %s line %d: expects packets up to %llu, capture has %llu\n",
+				       r.expect_path, r.exp[i].line,
+				       (unsigned long long)r.exp[i].hi,
+				       (unsigned long long)idx);
+			else
+				printf("{\"mismatch\":true,\"line\":%d,\"expected_packets\":%llu,\"packets\":%llu}\n",
+				       r.exp[i].line, (unsigned long long)r.exp[i].hi,
+				       (unsigned long long)idx);
+		}
+	}
+	if (dumper) {
+		pcap_dump_close(dumper);
+		if (rename(tmp_out, r.out_path)) {
+			unlink(tmp_out);
+			ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", r.out_path,
+			       strerror(errno));
+		}
+	}
+	print_summary(&r);
+	if (r.expect_path && !r.json)
+		printf("  expect: %llu mismatches\n", (unsigned long long)mismatches);
+	pcap_close(cap);
+	if (dead)
+		pcap_close(dead);
+	free(out);
+	free(r.exp);
+	free(r.bench_ns);
+	ns_obj_close(&r.o);
+	return mismatches ? NS_EXIT_FAIL : NS_EXIT_OK;
+}
