@@ -89,6 +89,8 @@ void ns_obj_load(struct ns_obj *o, const char *path, const char *prog_name,
 		n++;
 		if (prog_name && !strcmp(bpf_program__name(p), prog_name))
 			chosen = p;
+		if (prog_name && !*prog_name && !chosen)
+			chosen = p;
 	}
 	if (n == 0)
 		ns_die(NS_EXIT_OBJECT, "%s: contains no BPF programs", path);

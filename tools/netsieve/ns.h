@@ -80,13 +80,15 @@ struct ns_obj {
 	int maps_reused, maps_private, maps_created;
 };
 
-/* Open OBJ, choose the program (name or the only one), apply the pin mode
- * and load.  Dies with a clear message on any failure. */
+/* Open OBJ, choose the program (name, the only one, or with "" the first),
+ * apply the pin mode and load.  Dies with a clear message on any failure. */
 void ns_obj_load(struct ns_obj *o, const char *path, const char *prog_name,
 		 enum ns_pin_mode mode);
 void ns_obj_close(struct ns_obj *o);
 
 /* Subcommands. */
 int cmd_replay(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_observe(int argc, char **argv);
 
 #endif /* NETSIEVE_CLI_H */

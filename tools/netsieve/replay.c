@@ -24,6 +24,7 @@
 #include <pcap/dlt.h>
 #include <pcap/pcap.h>
 
+#include "conf.h"
 #include "ns.h"
 
 /* Output room for programs that grow packets (adjust_head/tail, change_head). */
@@ -64,7 +65,7 @@ struct verdict_count {
 struct replay {
 	const char *obj_path, *pcap_path, *prog_name;
 	const char *out_path, *expect_path;
-	bool json, out_all, private_maps, quiet;
+	bool json, out_all, private_maps, quiet, stats;
 	uint64_t bench;
 	bool have_ctx;
 	uint32_t ctx_mark, ctx_prio, ctx_ifindex;
@@ -105,6 +106,9 @@ static const char *usage_text =
 "  --ctx K=V[,K=V]     tc only: initial mark=N, priority=N, ifindex=N\n"
 "  --bench N           also time each packet with repeat=N (ns/packet);\n"
 "                      packets the program rewrites are not timed\n"
+"  --stats             netsieve programs: after the summary, the counters of\n"
+"                      this replay per table, reason and rule (JSON: always,\n"
+"                      as the summary's \"netsieve\" key)\n"
 "  -h, --help          this help\n"
 "\n"
 "exit: 0 ok, 1 expectation mismatch, 2 usage, 3 bad capture or expect file,\n"
@@ -440,6 +444,16 @@ static void print_summary(struct replay *r)
 				      "\"not_timed\":%llu,\"median_ns\":%.1f}",
 				      (unsigned long long)r->bench, r->nbench,
 				      (unsigned long long)r->bench_skipped, median);
+		{
+			struct ns_store st;
+
+			/* The maps this run used belong to the object: do not
+			 * close them through the store. */
+			if (ns_store_from_object(&st, r->o.obj)) {
+				ns_buf_printf(&b, ",\"netsieve\":");
+				ns_stats_report(&st, true, &b);
+			}
+		}
 		ns_buf_printf(&b, "}");
 		printf("%s\n", b.s);
 		ns_buf_free(&b);
@@ -476,6 +490,16 @@ static void print_summary(struct replay *r)
 			       (unsigned long long)r->bench_skipped);
 		printf("\n");
 	}
+	if (r->stats) {
+		struct ns_store st;
+
+		if (ns_store_from_object(&st, r->o.obj)) {
+			printf("netsieve counters of this replay:\n");
+			ns_stats_report(&st, false, NULL);
+		} else {
+			printf("  (--stats: %s has no netsieve maps)\n", r->obj_path);
+		}
+	}
 }
 
 int cmd_replay(int argc, char **argv)
@@ -490,6 +514,7 @@ int cmd_replay(int argc, char **argv)
 		{ "private", no_argument, NULL, 'P' },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "bench", required_argument, NULL, 'b' },
+		{ "stats", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -510,6 +535,7 @@ int cmd_replay(int argc, char **argv)
 		case 'p': r.prog_name = optarg; break;
 		case 'j': r.json = true; break;
 		case 'q': r.quiet = true; break;
+		case 's': r.stats = true; break;
 		case 'o': r.out_path = optarg; break;
 		case 'A': r.out_all = true; break;
 		case 'e': r.expect_path = optarg; break;

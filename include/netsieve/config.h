@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The configuration ABI shared by the BPF programs and the CLI: limits, map
+ * names, and the key/value layouts of every pinned map.
+ *
+ * Layout version: NS_LAYOUT ("v1") is part of every map name (nsv1_*).  Any
+ * change to a key or value layout, a limit that sizes a map, or the meaning of
+ * a field must bump it, so that a new object never reuses maps pinned by an
+ * old one (the load would fail with "parameter mismatch" or, worse, misread
+ * them).  See docs/DESIGN.md for how the maps fit together.
+ */
+#ifndef NETSIEVE_CONFIG_H
+#define NETSIEVE_CONFIG_H
+
+#include <linux/types.h>
+
+#include "reasons.h"
+
+#define NS_LAYOUT "v1"
+#define NS_MAP_PREFIX "nsv1_"
+
+/* Rules per table; sizes every bitmap (NS_RULE_WORDS 64-bit words). */
+#ifndef NS_MAX_RULES
+#define NS_MAX_RULES 4096
+#endif
+#define NS_RULE_WORDS (NS_MAX_RULES / 64)
+
+/* Distinct rule bitmaps per generation (deduplicated across all tables and
+ * fields).  Bitmap ids are 16 bits wide in the lookup arrays. */
+#ifndef NS_BITMAPS_PER_GEN
+#define NS_BITMAPS_PER_GEN 8192
+#endif
+
+/* Address ranges per generation (all tables, fields and sets together).  A
+ * field whose rules and sets hold N scattered prefixes needs up to 2N+1. */
+#ifndef NS_R4_PER_GEN
+#define NS_R4_PER_GEN (2u << 20)
+#endif
+#ifndef NS_R6_PER_GEN
+#define NS_R6_PER_GEN (2u << 20)
+#endif
+
+/* Prefix sets and their members (v4 and v6 together). */
+#ifndef NS_MAX_SETS
+#define NS_MAX_SETS 256
+#endif
+#ifndef NS_SET_MEMBERS
+#define NS_SET_MEMBERS (4u << 20)
+#endif
+#define NS_SET_NAME_LEN 32
+
+/* Tables.  Programs pick theirs at the edge. */
+enum ns_table_id {
+	NS_TABLE_XDP = 0,
+	NS_TABLE_INGRESS = 1,
+	NS_TABLE_EGRESS = 2,
+	NS_TABLES = 3,
+};
+
+#define NS_GENS 2
+/* Counter slots: every live rule keeps one across edits; a full replacement
+ * needs a second set while the old rules are still live. */
+#define NS_RULE_SLOTS (NS_TABLES * NS_MAX_RULES * 2)
+
+/* Rule actions (verdict part).  Counters are indexed by these. */
+enum ns_action {
+	NS_ACT_PASS = 0,
+	NS_ACT_DROP = 1,
+	NS_ACT_MAX = 2,
+};
+
+/* Extra effects a rule can carry on top of pass (tc classifiers). */
+#define NS_EFF_CLASSIFY 0x01 /* arg_classid */
+#define NS_EFF_MARK     0x02 /* arg_mark */
+#define NS_EFF_DSCP     0x04 /* arg_dscp */
+
+/* Match dimensions.  Each gives, per packet, the bitmap of rules whose
+ * constraint on that field the packet satisfies. */
+enum ns_dim {
+	NS_DIM_SRC = 0,
+	NS_DIM_DST,
+	NS_DIM_PROTO,
+	NS_DIM_SPORT,
+	NS_DIM_DPORT,
+	NS_DIM_ICMP,
+	NS_DIM_VLAN,
+	NS_DIM_FRAG,
+	NS_DIMS,
+};
+
+#define NS_VLAN_NONE 4096 /* vlan lookup index of an untagged frame */
+
+/* Address lookup reference (struct ns_table.addr): either a constant bitmap
+ * id, or NS_ADDR_L1 | index of a directory table in nsv1_l1. */
+#define NS_ADDR_L1 0x80000000u
+
+/* Directory entry (nsv1_l1): bit 31 clear: the bitmap id for the whole /16
+ * (IPv4) or top-16-bit block (IPv6); set: bits 0..30 index a chunk in the
+ * range pool: entry[0] = number of ranges n, entries 1..n sorted ranges, the
+ * first starting at the block's first address. */
+#define NS_L1_CHUNK 0x80000000u
+#define NS_L1_ENTRIES 65536
+#define NS_L1_PER_GEN (NS_TABLES * 2 /* src,dst */ * 2 /* v4,v6 */)
+
+/* IPv4 range: (low 16 bits of the first address << 16) | bitmap id; two
+ * per 64-bit pool element (range i: element i / 2, low half when i is even).
+ * IPv6 range: one per element: hi = address bits 16..79, lo = (bits 80..127
+ * << 16) | bitmap id.  (One lookup per search step and no index arithmetic
+ * on map values keeps the verifier from tracking every step precisely.) */
+
+/* ---- map values ---------------------------------------------------- */
+
+/* nsv1_state[0] */
+struct ns_state {
+	__u32 gen;          /* generation the programs use (0 or 1); written last */
+	__u32 magic;        /* NS_STATE_MAGIC once `netsieve init` ran */
+	__u64 serial;       /* bumped by every configuration change */
+	__u32 next_rule_id;
+	__u32 _pad;
+};
+#define NS_STATE_MAGIC 0x6e737631 /* "nsv1" */
+
+/* nsv1_tables[gen * NS_TABLES + table] */
+struct ns_table {
+	__u16 nrules;
+	__u8 nwords;                  /* ceil(nrules / 64) */
+	__u8 policy;                  /* enum ns_action when no rule matches */
+	__u8 unusable[NS_RC_MAX];     /* verdict per reason class (enum ns_action) */
+	__u32 used;                   /* bit per enum ns_dim some rule constrains */
+	__u16 absent[NS_DIMS];        /* bitmap id when the packet lacks the field */
+	__u32 addr[2][2];             /* [src,dst][v4,v6]: see NS_ADDR_L1 */
+};
+
+/* nsv1_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
+struct ns_rule {
+	/* What the programs read when the rule matches. */
+	__u8 action;        /* enum ns_action */
+	__u8 effects;       /* NS_EFF_* */
+	__u8 arg_dscp;
+	__u8 _pad0;
+	__u32 slot;         /* counter slot (nsv1_cnt_rule) */
+	__u32 arg_classid;  /* major << 16 | minor */
+	__u32 arg_mark;
+	/* The rule as written (the CLI's copy; programs never read it). */
+	__u32 id;           /* stable id shown by `rule list` */
+	__u16 fields;       /* bit per enum ns_dim that the rule constrains */
+	__u8 src_kind, dst_kind;   /* NS_ADDR_KIND_* */
+	__u8 src_plen, dst_plen;
+	__u16 src_set, dst_set;    /* set index for NS_ADDR_KIND_SET */
+	__u8 src_addr[16], dst_addr[16];
+	__u8 proto;
+	__u8 frag;          /* enum ns_frag + 1 (0: any) */
+	__u8 icmp_type, icmp_code;
+	__u8 icmp_has_code;
+	__u8 _pad1;
+	__u16 vlan;         /* 0..4095, NS_VLAN_NONE for "untagged" */
+	__u16 sport_lo, sport_hi, dport_lo, dport_hi;
+	__u32 _pad2;
+};
+
+#define NS_ADDR_KIND_ANY 0
+#define NS_ADDR_KIND_V4  1
+#define NS_ADDR_KIND_V6  2
+#define NS_ADDR_KIND_SET 3
+
+/* nsv1_bitmap[id] */
+struct ns_bitmap {
+	__u64 summary;               /* bit i set: w[i] != 0 */
+	__u64 w[NS_RULE_WORDS];      /* bit p: rule at position p */
+};
+
+/* nsv1_small[gen * NS_TABLES + table] */
+struct ns_small {
+	__u16 proto[256];
+	__u16 vlan[NS_VLAN_NONE + 1];
+	__u16 frag[4];         /* by enum ns_frag; [3] unused */
+};
+
+/* nsv1_ports[(gen * NS_TABLES + table) * 2 + (0 sport, 1 dport)],
+ * nsv1_icmp[gen * NS_TABLES + table] (index type << 8 | code) */
+struct ns_u16map {
+	__u16 id[65536];
+};
+
+struct ns_l1 {
+	__u32 e[NS_L1_ENTRIES];
+};
+
+struct ns_r6 {
+	__u64 hi, lo;
+};
+
+/* nsv1_setdir[index] */
+struct ns_setdir {
+	char name[NS_SET_NAME_LEN];   /* empty: free slot */
+	__u32 count4, count6;
+};
+
+/* nsv1_setpfx key (value: __u8 1) */
+struct ns_setpfx {
+	__u16 set;
+	__u8 family;    /* 4 or 6 */
+	__u8 plen;
+	__u8 addr[16];
+};
+
+/* Counters (per-CPU; the CLI sums them). */
+struct ns_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Where a verdict came from. */
+enum ns_source {
+	NS_SRC_RULE = 0,     /* a rule matched */
+	NS_SRC_POLICY = 1,   /* no rule matched: the table's policy */
+	NS_SRC_UNUSABLE = 2, /* the parser could not use the frame */
+	NS_SOURCES = 3,
+};
+
+/* nsv1_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
+ * nsv1_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
+#define NS_VERD_SLOTS (NS_TABLES * NS_SOURCES * NS_ACT_MAX)
+
+#endif /* NETSIEVE_CONFIG_H */

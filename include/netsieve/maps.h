@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Every pinned map of the bundle, declared once.  All programs include this
+ * file, so `ip` and `tc` pin identical definitions by name into the same
+ * directory (tc/globals) and the XDP and tc programs share one configuration.
+ * Layouts are in config.h; names carry the layout version (nsv1_).
+ *
+ * Counter maps are named nsv1_cnt_*: `netsieve replay` keeps them private so
+ * a replay never adds to live statistics.
+ */
+#ifndef NETSIEVE_MAPS_H
+#define NETSIEVE_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "config.h"
+
+/* Active generation and bookkeeping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ns_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_state SEC(".maps");
+
+/* Per generation and table: policies, used fields, lookup references. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_TABLES);
+	__type(key, __u32);
+	__type(value, struct ns_table);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_tables SEC(".maps");
+
+/* Per generation and table: the rules in order (action part + as written). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_TABLES * NS_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct ns_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_rules SEC(".maps");
+
+/* Rule bitmaps; generation g owns ids [g * NS_BITMAPS_PER_GEN, ...). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_BITMAPS_PER_GEN);
+	__type(key, __u32);
+	__type(value, struct ns_bitmap);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_bitmap SEC(".maps");
+
+/* Protocol, VLAN and fragment lookups per generation and table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_TABLES);
+	__type(key, __u32);
+	__type(value, struct ns_small);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_small SEC(".maps");
+
+/* Source and destination port lookups per generation and table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_TABLES * 2);
+	__type(key, __u32);
+	__type(value, struct ns_u16map);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_ports SEC(".maps");
+
+/* ICMP/ICMPv6 type/code lookups per generation and table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_TABLES);
+	__type(key, __u32);
+	__type(value, struct ns_u16map);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_icmp SEC(".maps");
+
+/* Address directories: one per generation, table, field and family. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_L1_PER_GEN);
+	__type(key, __u32);
+	__type(value, struct ns_l1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_l1 SEC(".maps");
+
+/* IPv4 and IPv6 range pools; generation g owns the g-th half. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_R4_PER_GEN / 2);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_r4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_GENS * NS_R6_PER_GEN);
+	__type(key, __u32);
+	__type(value, struct ns_r6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_r6 SEC(".maps");
+
+/* Prefix sets as written (the CLI compiles them into the ranges above;
+ * programs never read these two). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NS_MAX_SETS);
+	__type(key, __u32);
+	__type(value, struct ns_setdir);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_setdir SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NS_SET_MEMBERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ns_setpfx);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_setpfx SEC(".maps");
+
+/* Counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NS_RULE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ns_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_cnt_rule SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NS_VERD_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ns_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_cnt_verd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NS_TABLES * NS_R_MAX);
+	__type(key, __u32);
+	__type(value, struct ns_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_cnt_rsn SEC(".maps");
+
+#endif /* NETSIEVE_MAPS_H */

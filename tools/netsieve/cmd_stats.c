@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* netsieve CLI: stats and status. */
+#include <errno.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "conf.h"
+
+static const char *const src_names[NS_SOURCES] = { "rule", "policy", "unusable" };
+
+struct snapshot {
+	struct ns_counter verd[NS_VERD_SLOTS];
+	struct ns_counter rsn[NS_TABLES * NS_R_MAX];
+	struct ns_counter *rule[NS_TABLES];
+};
+
+static void take(struct ns_store *s, struct ns_conf *c, struct snapshot *sn)
+{
+	for (int i = 0; i < NS_VERD_SLOTS; i++)
+		sn->verd[i] = ns_store_counter(s, M_CNT_VERD, i);
+	for (int i = 0; i < NS_TABLES * NS_R_MAX; i++)
+		sn->rsn[i] = ns_store_counter(s, M_CNT_RSN, i);
+	for (int t = 0; t < NS_TABLES; t++) {
+		sn->rule[t] = calloc(c->t[t].n + 1, sizeof(struct ns_counter));
+		for (int i = 0; i < c->t[t].n; i++)
+			sn->rule[t][i] = ns_store_counter(s, M_CNT_RULE, c->t[t].rules[i].slot);
+	}
+}
+
+static struct ns_counter diff(struct ns_counter a, struct ns_counter b, double secs)
+{
+	struct ns_counter d;
+
+	d.packets = (a.packets - b.packets) / secs;
+	d.bytes = (a.bytes - b.bytes) / secs;
+	return d;
+}
+
+static bool table_active(struct ns_conf *c, struct snapshot *sn, int t)
+{
+	if (c->t[t].n)
+		return true;
+	for (int k = 0; k < NS_SOURCES * NS_ACT_MAX; k++)
+		if (sn->verd[t * NS_SOURCES * NS_ACT_MAX + k].packets)
+			return true;
+	return false;
+}
+
+static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot *prev,
+		       double secs)
+{
+	const char *unit = prev ? "/s" : "";
+	char buf[1024];
+
+	for (int t = 0; t < NS_TABLES; t++) {
+		if (!table_active(c, now, t)) {
+			printf("table %s: no rules, no packets\n", ns_table_names[t]);
+			continue;
+		}
+		printf("table %s: policy %s, %d rule%s\n", ns_table_names[t],
+		       c->t[t].policy == NS_ACT_DROP ? "drop" : "pass", c->t[t].n,
+		       c->t[t].n == 1 ? "" : "s");
+		printf("  %-16s %14s %16s\n", "verdict", prev ? "packets/s" : "packets",
+		       prev ? "bytes/s" : "bytes");
+		for (int sr = 0; sr < NS_SOURCES; sr++)
+			for (int a = 0; a < NS_ACT_MAX; a++) {
+				int k = (t * NS_SOURCES + sr) * NS_ACT_MAX + a;
+				struct ns_counter v = prev ? diff(now->verd[k], prev->verd[k], secs) :
+							     now->verd[k];
+
+				snprintf(buf, sizeof(buf), "%s %s", src_names[sr], a ? "drop" : "pass");
+				printf("  %-16s %14llu %16llu\n", buf, (unsigned long long)v.packets,
+				       (unsigned long long)v.bytes);
+			}
+		{
+			bool any = false;
+
+			for (int r = 0; r < NS_R_MAX; r++) {
+				struct ns_counter v = now->rsn[t * NS_R_MAX + r];
+
+				if (prev)
+					v = diff(v, prev->rsn[t * NS_R_MAX + r], secs);
+				if (!v.packets)
+					continue;
+				printf("%s%s %llu%s", any ? ", " : "  unusable or non-IP frames: ",
+				       ns_reason_name(r), (unsigned long long)v.packets, unit);
+				any = true;
+			}
+			if (any)
+				printf("\n");
+		}
+		if (c->t[t].n) {
+			printf("  %4s %6s %12s %14s  %s\n", "pos", "id", prev ? "packets/s" : "packets",
+			       prev ? "bytes/s" : "bytes", "rule");
+			for (int i = 0; i < c->t[t].n; i++) {
+				struct ns_counter v = prev ? diff(now->rule[t][i], prev->rule[t][i], secs) :
+							     now->rule[t][i];
+
+				ns_rule_format(c, &c->t[t].rules[i], buf, sizeof(buf));
+				printf("  %4d %6u %12llu %14llu  %s\n", i + 1, c->t[t].rules[i].id,
+				       (unsigned long long)v.packets, (unsigned long long)v.bytes, buf);
+			}
+		}
+	}
+}
+
+static void cnt_json(struct ns_buf *b, const char *key, struct ns_counter v, bool comma)
+{
+	ns_buf_printf(b, "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", comma ? "," : "", key,
+		      (unsigned long long)v.packets, (unsigned long long)v.bytes);
+}
+
+static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *now,
+		       struct snapshot *prev, double secs)
+{
+	struct ns_buf b = {};
+	char buf[1024];
+
+	ns_buf_printf(&b, "{\"rates\":%s,\"tables\":[", prev ? "true" : "false");
+	for (int t = 0; t < NS_TABLES; t++) {
+		bool comma = false;
+
+		ns_buf_printf(&b, "%s{\"table\":\"%s\",\"policy\":\"%s\",\"rules_count\":%d,\"verdicts\":{",
+			      t ? "," : "", ns_table_names[t],
+			      c->t[t].policy == NS_ACT_DROP ? "drop" : "pass", c->t[t].n);
+		for (int sr = 0; sr < NS_SOURCES; sr++)
+			for (int a = 0; a < NS_ACT_MAX; a++) {
+				int k = (t * NS_SOURCES + sr) * NS_ACT_MAX + a;
+
+				snprintf(buf, sizeof(buf), "%s_%s", src_names[sr], a ? "drop" : "pass");
+				cnt_json(&b, buf, prev ? diff(now->verd[k], prev->verd[k], secs) :
+							now->verd[k], comma);
+				comma = true;
+			}
+		ns_buf_printf(&b, "},\"reasons\":{");
+		comma = false;
+		for (int r = 0; r < NS_R_MAX; r++) {
+			struct ns_counter v = now->rsn[t * NS_R_MAX + r];
+
+			if (prev)
+				v = diff(v, prev->rsn[t * NS_R_MAX + r], secs);
+			if (!v.packets && !prev)
+				continue;
+			cnt_json(&b, ns_reason_name(r), v, comma);
+			comma = true;
+		}
+		ns_buf_printf(&b, "},\"rules\":[");
+		for (int i = 0; i < c->t[t].n; i++) {
+			struct ns_counter v = prev ? diff(now->rule[t][i], prev->rule[t][i], secs) :
+						     now->rule[t][i];
+
+			ns_rule_format(c, &c->t[t].rules[i], buf, sizeof(buf));
+			ns_buf_printf(&b, "%s{\"pos\":%d,\"id\":%u,\"packets\":%llu,\"bytes\":%llu,\"rule\":",
+				      i ? "," : "", i + 1, c->t[t].rules[i].id,
+				      (unsigned long long)v.packets, (unsigned long long)v.bytes);
+			ns_json_str(&b, buf);
+			ns_buf_printf(&b, "}");
+		}
+		ns_buf_printf(&b, "]}");
+	}
+	ns_buf_printf(&b, "]}");
+	ns_buf_printf(out, "%s", b.s);
+	ns_buf_free(&b);
+}
+
+static void print_json(struct ns_conf *c, struct snapshot *now, struct snapshot *prev,
+		       double secs)
+{
+	struct ns_buf b = {};
+
+	stats_json(&b, c, now, prev, secs);
+	printf("%s\n", b.s);
+	ns_buf_free(&b);
+}
+
+/* For replay: the counters of the maps a replay used (json: into out). */
+void ns_stats_report(struct ns_store *s, bool json, struct ns_buf *out)
+{
+	struct ns_conf c;
+	struct snapshot a = {};
+
+	ns_store_read(s, &c);
+	take(s, &c, &a);
+	if (json)
+		stats_json(out, &c, &a, NULL, 1);
+	else
+		print_text(&c, &a, NULL, 1);
+	for (int t = 0; t < NS_TABLES; t++)
+		free(a.rule[t]);
+	ns_conf_free(&c);
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	struct ns_store s;
+	struct ns_conf c;
+	struct snapshot a = {}, b = {};
+	bool json = false;
+	uint64_t watch = 0, count = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--watch") && i + 1 < argc) {
+			if (!ns_parse_u64(argv[++i], 1, 3600, &watch))
+				ns_die(NS_EXIT_USAGE, "stats: --watch '%s': expected seconds 1-3600", argv[i]);
+		} else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			if (!ns_parse_u64(argv[++i], 1, UINT32_MAX, &count))
+				ns_die(NS_EXIT_USAGE, "stats: --count '%s': expected a number of reports", argv[i]);
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: netsieve [--pin-dir DIR] stats [--json] [--watch SECONDS [--count N]]\n\n"
+			       "Counters per table: verdicts by where they came from (a rule, the\n"
+			       "policy, an unusable frame), frames the parser could not use by\n"
+			       "reason, and every rule.  --watch prints rates every SECONDS until\n"
+			       "interrupted (or N times).\n");
+			return NS_EXIT_OK;
+		} else {
+			ns_die(NS_EXIT_USAGE, "stats: unexpected '%s' (see netsieve stats --help)", argv[i]);
+		}
+	}
+	if (count && !watch)
+		ns_die(NS_EXIT_USAGE, "stats: --count goes with --watch");
+	ns_store_open(&s, false);
+	ns_store_read(&s, &c);
+	take(&s, &c, &a);
+	if (!watch) {
+		if (json)
+			print_json(&c, &a, NULL, 1);
+		else
+			print_text(&c, &a, NULL, 1);
+		return NS_EXIT_OK;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (uint64_t n = 0; !stop && (!count || n < count); n++) {
+		struct timespec ts = { (time_t)watch, 0 };
+		uint64_t serial = s.state.serial;
+		__u32 k = 0;
+
+		while (nanosleep(&ts, &ts) && !stop)
+			;
+		if (stop)
+			break;
+		/* A configuration change renumbers rules: start over. */
+		bpf_map_lookup_elem(s.fd[M_STATE], &k, &s.state);
+		if (s.state.serial != serial) {
+			ns_conf_free(&c);
+			ns_store_read(&s, &c);
+			take(&s, &c, &a);
+			n--;
+			continue;
+		}
+		take(&s, &c, &b);
+		if (json)
+			print_json(&c, &b, &a, watch);
+		else {
+			time_t now = time(NULL);
+			char tb[32];
+
+			strftime(tb, sizeof(tb), "%H:%M:%S", localtime(&now));
+			printf("--- %s, rates over %llus\n", tb, (unsigned long long)watch);
+			print_text(&c, &b, &a, watch);
+		}
+		fflush(stdout);
+		for (int t = 0; t < NS_TABLES; t++)
+			free(a.rule[t]);
+		a = b;
+	}
+	return NS_EXIT_OK;
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+struct attach {
+	char ifname[IF_NAMESIZE];
+	char where[64];
+	uint32_t prog_id;
+};
+
+/* tc filters of kind bpf on dev ifindex, clsact parent `parent`. */
+static int tc_filters(int ifindex, uint32_t parent, const char *dir, const char *ifname,
+		      struct attach *out, int max)
+{
+	struct {
+		struct nlmsghdr n;
+		struct tcmsg t;
+	} req = {};
+	char buf[32768];
+	int fd, n = 0;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return 0;
+	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(req.t));
+	req.n.nlmsg_type = RTM_GETTFILTER;
+	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.t.tcm_family = AF_UNSPEC;
+	req.t.tcm_ifindex = ifindex;
+	req.t.tcm_parent = parent;
+	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
+		close(fd);
+		return 0;
+	}
+	for (;;) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len <= 0)
+			break;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			struct tcmsg *t = NLMSG_DATA(h);
+			struct rtattr *a;
+			int alen;
+			bool is_bpf = false;
+			uint32_t id = 0;
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+				goto done;
+			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*t));
+			for (a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
+			     RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				if (a->rta_type == TCA_KIND)
+					is_bpf = !strcmp(RTA_DATA(a), "bpf");
+				if (a->rta_type == TCA_OPTIONS) {
+					struct rtattr *o;
+					int olen = RTA_PAYLOAD(a);
+
+					for (o = RTA_DATA(a); RTA_OK(o, olen); o = RTA_NEXT(o, olen))
+						if (o->rta_type == TCA_BPF_ID)
+							id = *(uint32_t *)RTA_DATA(o);
+				}
+			}
+			if (is_bpf && id && n < max) {
+				snprintf(out[n].ifname, sizeof(out[n].ifname), "%s", ifname);
+				snprintf(out[n].where, sizeof(out[n].where), "tc %s pref %u handle %#x",
+					 dir, t->tcm_info >> 16, t->tcm_handle);
+				out[n].prog_id = id;
+				n++;
+			}
+		}
+	}
+done:
+	close(fd);
+	return n;
+}
+
+static int find_attachments(struct attach *out, int max)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	int n = 0;
+
+	if (!ifs)
+		return 0;
+	for (i = ifs; i->if_index && n < max; i++) {
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+		if (!bpf_xdp_query(i->if_index, 0, &q)) {
+			struct { uint32_t id; const char *mode; } m[] = {
+				{ q.drv_prog_id, "xdp native" }, { q.skb_prog_id, "xdp generic" },
+				{ q.hw_prog_id, "xdp offload" },
+			};
+
+			for (size_t k = 0; k < 3 && n < max; k++)
+				if (m[k].id) {
+					snprintf(out[n].ifname, sizeof(out[n].ifname), "%s", i->if_name);
+					snprintf(out[n].where, sizeof(out[n].where), "%s", m[k].mode);
+					out[n].prog_id = m[k].id;
+					n++;
+				}
+		}
+		n += tc_filters(i->if_index, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), "ingress",
+				i->if_name, out + n, max - n);
+		n += tc_filters(i->if_index, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), "egress",
+				i->if_name, out + n, max - n);
+	}
+	if_freenameindex(ifs);
+	return n;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct ns_store s;
+	struct ns_conf c;
+	struct bpf_map_info sinfo = {};
+	__u32 slen = sizeof(sinfo), id = 0;
+	struct attach att[256];
+	int natt, nsets = 0;
+	bool json = false, first = true;
+	struct ns_buf b = {};
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: netsieve [--pin-dir DIR] status [--json]\n\n"
+			       "Where the configuration lives, what it holds, and which programs\n"
+			       "use it: their ids, and where in this network namespace they are\n"
+			       "attached (XDP mode, tc direction, pref and handle).\n");
+			return NS_EXIT_OK;
+		} else
+			ns_die(NS_EXIT_USAGE, "status: unexpected '%s' (see netsieve status --help)", argv[i]);
+	}
+	ns_store_open(&s, false);
+	ns_store_read(&s, &c);
+	for (int i = 0; i < NS_MAX_SETS; i++)
+		nsets += c.sets[i].name[0] != 0;
+	bpf_obj_get_info_by_fd(s.fd[M_STATE], &sinfo, &slen);
+	natt = find_attachments(att, 256);
+
+	if (json) {
+		ns_buf_printf(&b, "{\"pin_dir\":");
+		ns_json_str(&b, ns_g.pin_dir);
+		ns_buf_printf(&b, ",\"layout\":\"%s\",\"generation\":%u,\"serial\":%llu,"
+			      "\"initialized\":%s,\"sets\":%d,\"tables\":{", NS_LAYOUT,
+			      s.state.gen, (unsigned long long)s.state.serial,
+			      s.state.magic == NS_STATE_MAGIC ? "true" : "false", nsets);
+		for (int t = 0; t < NS_TABLES; t++)
+			ns_buf_printf(&b, "%s\"%s\":{\"rules\":%d,\"policy\":\"%s\"}", t ? "," : "",
+				      ns_table_names[t], c.t[t].n,
+				      c.t[t].policy == NS_ACT_DROP ? "drop" : "pass");
+		ns_buf_printf(&b, "},\"maps\":{");
+		for (int i = 0; i < M_COUNT; i++) {
+			struct bpf_map_info mi = {};
+			__u32 ml = sizeof(mi);
+
+			bpf_obj_get_info_by_fd(s.fd[i], &mi, &ml);
+			ns_buf_printf(&b, "%s\"%s\":%u", i ? "," : "", ns_map_names[i], mi.id);
+		}
+		ns_buf_printf(&b, "},\"programs\":[");
+	} else {
+		printf("pin dir: %s (layout %s%s)\n", ns_g.pin_dir, NS_LAYOUT,
+		       s.state.magic == NS_STATE_MAGIC ? "" : ", not configured yet");
+		printf("configuration: generation %u, change %llu; sets: %d\n", s.state.gen,
+		       (unsigned long long)s.state.serial, nsets);
+		for (int t = 0; t < NS_TABLES; t++)
+			printf("  table %-8s %4d rule%s, policy %s\n", ns_table_names[t], c.t[t].n,
+			       c.t[t].n == 1 ? " " : "s", c.t[t].policy == NS_ACT_DROP ? "drop" : "pass");
+		printf("maps: nsv1_state id %u (", sinfo.id);
+		for (int i = 1; i < M_COUNT; i++) {
+			struct bpf_map_info mi = {};
+			__u32 ml = sizeof(mi);
+
+			bpf_obj_get_info_by_fd(s.fd[i], &mi, &ml);
+			printf("%s%s %u", i > 1 ? ", " : "", ns_map_names[i] + 5, mi.id);
+		}
+		printf(")\nprograms using these maps:\n");
+	}
+	while (!bpf_prog_get_next_id(id, &id)) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info), map_ids[64];
+		int fd = bpf_prog_get_fd_by_id(id);
+		bool ours = false, attached = false;
+
+		if (fd < 0)
+			continue;
+		info.nr_map_ids = 64;
+		info.map_ids = (uintptr_t)map_ids;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			for (__u32 m = 0; m < info.nr_map_ids && m < 64; m++)
+				ours |= map_ids[m] == sinfo.id;
+		close(fd);
+		if (!ours)
+			continue;
+		if (json) {
+			ns_buf_printf(&b, "%s{\"id\":%u,\"name\":\"%s\",\"type\":\"%s\",\"attached\":[",
+				      first ? "" : ",", id, info.name,
+				      libbpf_bpf_prog_type_str(info.type) ?: "?");
+			for (int a = 0, f2 = 1; a < natt; a++)
+				if (att[a].prog_id == id) {
+					ns_buf_printf(&b, "%s{\"dev\":\"%s\",\"hook\":\"%s\"}", f2 ? "" : ",",
+						      att[a].ifname, att[a].where);
+					f2 = 0;
+				}
+			ns_buf_printf(&b, "]}");
+		} else {
+			printf("  id %-6u %-20s %-10s", id, info.name,
+			       libbpf_bpf_prog_type_str(info.type) ?: "?");
+			for (int a = 0; a < natt; a++)
+				if (att[a].prog_id == id) {
+					printf(" %s %s: %s", attached ? ";" : " attached to", att[a].ifname,
+					       att[a].where);
+					attached = true;
+				}
+			printf("%s\n", attached ? "" : "  (not attached in this network namespace)");
+		}
+		first = false;
+	}
+	if (json) {
+		ns_buf_printf(&b, "]}");
+		printf("%s\n", b.s);
+	} else if (first) {
+		printf("  none\n");
+	}
+	return NS_EXIT_OK;
+}
+
+int cmd_observe(int argc, char **argv)
+{
+	if (!strcmp(argv[0], "stats"))
+		return cmd_stats(argc, argv);
+	return cmd_status(argc, argv);
+}

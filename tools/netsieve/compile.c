@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * netsieve CLI: compile the configuration into one generation of lookup
+ * structures (docs/DESIGN.md).
+ *
+ * For every table and every field some rule constrains, each possible field
+ * value maps to the bitmap of rules the value satisfies.  Bitmaps are
+ * deduplicated (interned) across the whole generation.  Small fields become
+ * arrays indexed by the value; addresses become sorted ranges (every rule
+ * prefix and every prefix of a referenced set is cut into disjoint ranges by
+ * a sweep) stored as a 2^16-entry directory plus per-block range lists.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+
+#include "conf.h"
+
+struct ns_compiled {
+	uint32_t gen;
+	/* Interned bitmaps, index = id - gen * NS_BITMAPS_PER_GEN. */
+	struct ns_bitmap *bm;
+	uint32_t nbm;
+	uint32_t *hash;   /* open addressing over bm indexes + 1 */
+	uint32_t hcap;
+	struct ns_table cfg[NS_TABLES];
+	struct ns_small *small[NS_TABLES];
+	struct ns_u16map *ports[NS_TABLES][2];
+	struct ns_u16map *icmp[NS_TABLES];
+	struct ns_l1 *l1[NS_L1_PER_GEN];
+	uint32_t *r4;           /* ranges relative to the generation's half */
+	uint32_t n4;
+	struct ns_r6 *r6;
+	uint32_t n6;
+	const struct ns_conf *conf;
+	bool overflow;
+	char *err;
+	size_t errlen;
+};
+
+static bool kfail(struct ns_compiled *k, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!k->overflow) {
+		va_start(ap, fmt);
+		vsnprintf(k->err, k->errlen, fmt, ap);
+		va_end(ap);
+	}
+	k->overflow = true;
+	return false;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+
+	if (!p)
+		ns_die(NS_EXIT_FAIL, "out of memory");
+	return p;
+}
+
+typedef uint64_t bits_t[NS_RULE_WORDS];
+
+static inline void bset(uint64_t *w, int r) { w[r >> 6] |= 1ULL << (r & 63); }
+static inline void bclr(uint64_t *w, int r) { w[r >> 6] &= ~(1ULL << (r & 63)); }
+
+static uint64_t bhash(const uint64_t *w)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (int i = 0; i < NS_RULE_WORDS; i++) {
+		h ^= w[i];
+		h *= 1099511628211ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+/* Absolute bitmap id of w, adding it when new. */
+static uint32_t intern(struct ns_compiled *k, const uint64_t *w)
+{
+	uint64_t h = bhash(w);
+	uint32_t i = h & (k->hcap - 1);
+
+	for (;;) {
+		uint32_t e = k->hash[i];
+
+		if (!e)
+			break;
+		if (!memcmp(k->bm[e - 1].w, w, sizeof(bits_t)))
+			return k->gen * NS_BITMAPS_PER_GEN + e - 1;
+		i = (i + 1) & (k->hcap - 1);
+	}
+	if (k->nbm >= NS_BITMAPS_PER_GEN) {
+		kfail(k, "the rules need more than %u distinct rule bitmaps per "
+		      "generation (NS_BITMAPS_PER_GEN)", NS_BITMAPS_PER_GEN);
+		return k->gen * NS_BITMAPS_PER_GEN;
+	}
+	memcpy(k->bm[k->nbm].w, w, sizeof(bits_t));
+	k->bm[k->nbm].summary = 0;
+	for (int j = 0; j < NS_RULE_WORDS; j++)
+		if (w[j])
+			k->bm[k->nbm].summary |= 1ULL << j;
+	k->hash[i] = ++k->nbm;
+	return k->gen * NS_BITMAPS_PER_GEN + k->nbm - 1;
+}
+
+/* ---- small fields ------------------------------------------------------- */
+
+#define FIELD(r, d) ((r)->fields & (1u << (d)))
+
+static void unconstrained(const struct ns_tconf *tc, int d, uint64_t *w)
+{
+	memset(w, 0, sizeof(bits_t));
+	for (int i = 0; i < tc->n; i++)
+		if (!FIELD(&tc->rules[i], d))
+			bset(w, i);
+}
+
+/* Values 0..n-1 of an exact-match field; match(r, v) says whether rule r
+ * (which constrains the field) accepts v. */
+static void exact_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
+			int nvals, uint16_t *out,
+			bool (*match)(const struct ns_rule *, int))
+{
+	bits_t u, cur;
+	uint32_t uid;
+
+	unconstrained(tc, d, u);
+	uid = intern(k, u);
+	for (int v = 0; v < nvals; v++) {
+		bool any = false;
+
+		memcpy(cur, u, sizeof(bits_t));
+		for (int i = 0; i < tc->n; i++)
+			if (FIELD(&tc->rules[i], d) && match(&tc->rules[i], v)) {
+				bset(cur, i);
+				any = true;
+			}
+		out[v] = any ? intern(k, cur) : uid;
+	}
+}
+
+static bool m_proto(const struct ns_rule *r, int v) { return r->proto == v; }
+static bool m_vlan(const struct ns_rule *r, int v) { return r->vlan == v; }
+static bool m_frag(const struct ns_rule *r, int v) { return r->frag == v + 1; }
+
+/* Ports: sweep the range boundaries. */
+struct pev {
+	uint32_t at;
+	int rule;
+	int on;
+};
+
+static int pev_cmp(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+static void port_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
+		       uint16_t *out)
+{
+	struct pev *ev = xcalloc(2 * tc->n + 1, sizeof(*ev));
+	bits_t cur;
+	int nev = 0, e = 0;
+	uint32_t id = 0;
+	bool dirty = true;
+
+	unconstrained(tc, d, cur);
+	for (int i = 0; i < tc->n; i++) {
+		const struct ns_rule *r = &tc->rules[i];
+
+		if (!FIELD(r, d))
+			continue;
+		ev[nev++] = (struct pev){ d == NS_DIM_SPORT ? r->sport_lo : r->dport_lo, i, 1 };
+		ev[nev++] = (struct pev){ (d == NS_DIM_SPORT ? r->sport_hi : r->dport_hi) + 1u, i, 0 };
+	}
+	qsort(ev, nev, sizeof(*ev), pev_cmp);
+	for (uint32_t v = 0; v < 65536; v++) {
+		for (; e < nev && ev[e].at == v; e++) {
+			if (ev[e].on)
+				bset(cur, ev[e].rule);
+			else
+				bclr(cur, ev[e].rule);
+			dirty = true;
+		}
+		if (dirty) {
+			id = intern(k, cur);
+			dirty = false;
+		}
+		out[v] = id;
+	}
+	free(ev);
+}
+
+static void icmp_field(struct ns_compiled *k, const struct ns_tconf *tc,
+		       uint16_t *out)
+{
+	bits_t u, tb, cur;
+	uint32_t uid = 0;
+
+	unconstrained(tc, NS_DIM_ICMP, u);
+	uid = intern(k, u);
+	for (int t = 0; t < 256; t++) {
+		bool any_t = false, any_c = false;
+		uint32_t tid;
+
+		memcpy(tb, u, sizeof(bits_t));
+		for (int i = 0; i < tc->n; i++) {
+			const struct ns_rule *r = &tc->rules[i];
+
+			if (!FIELD(r, NS_DIM_ICMP) || r->icmp_type != t)
+				continue;
+			if (r->icmp_has_code)
+				any_c = true;
+			else {
+				bset(tb, i);
+				any_t = true;
+			}
+		}
+		tid = any_t ? intern(k, tb) : uid;
+		for (int c = 0; c < 256; c++) {
+			bool any = false;
+
+			if (any_c) {
+				memcpy(cur, tb, sizeof(bits_t));
+				for (int i = 0; i < tc->n; i++) {
+					const struct ns_rule *r = &tc->rules[i];
+
+					if (FIELD(r, NS_DIM_ICMP) && r->icmp_type == t &&
+					    r->icmp_has_code && r->icmp_code == c) {
+						bset(cur, i);
+						any = true;
+					}
+				}
+			}
+			out[t << 8 | c] = any ? intern(k, cur) : tid;
+		}
+	}
+}
+
+/* ---- addresses ------------------------------------------------------------ */
+
+/* Positions are 129-bit in effect: end = start + size may be 2^128 (v6) or
+ * 2^32 (v4); such ends are dropped (nothing follows them). */
+struct aev {
+	u128 at;
+	int src;
+	int on;
+};
+
+struct asrc {
+	int *rules;
+	int n;
+};
+
+struct range {
+	u128 start;
+	uint32_t id;
+};
+
+static int aev_cmp(const void *a, const void *b)
+{
+	const struct aev *x = a, *y = b;
+
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+static u128 rule_addr(const uint8_t *a, int fam)
+{
+	u128 v = 0;
+
+	for (int i = 0; i < (fam == 4 ? 4 : 16); i++)
+		v = (v << 8) | a[i];
+	return v;
+}
+
+static void add_span(struct aev **ev, size_t *n, size_t *cap, u128 start,
+		     int plen, int bits, int src)
+{
+	u128 size;
+
+	if (*n + 2 > *cap) {
+		*cap = *cap ? *cap * 2 : 256;
+		*ev = realloc(*ev, *cap * sizeof(**ev));
+		if (!*ev)
+			ns_die(NS_EXIT_FAIL, "out of memory");
+	}
+	(*ev)[(*n)++] = (struct aev){ start, src, 1 };
+	if (plen == 0) {
+		return; /* whole space: no end */
+	}
+	size = (u128)1 << (bits - plen);
+	if (bits == 32 ? start + size <= ((u128)1 << 32) - 0 && start + size < ((u128)1 << 32) :
+			 start + size != 0)
+		(*ev)[(*n)++] = (struct aev){ start + size, src, 0 };
+}
+
+/*
+ * Disjoint ranges covering the whole address space of family fam (4/6) for
+ * field d of table tc.  Returns the number of ranges (>= 1) in *out.
+ */
+static size_t addr_ranges(struct ns_compiled *k, const struct ns_tconf *tc, int d,
+			  int fam, struct range **out)
+{
+	const struct ns_conf *c = k->conf;
+	int bits = fam == 4 ? 32 : 128;
+	struct asrc *src = xcalloc(tc->n + NS_MAX_SETS, sizeof(*src));
+	int setsrc[NS_MAX_SETS];
+	struct aev *ev = NULL;
+	size_t nev = 0, cap = 0, nr = 0, rcap = 64;
+	struct range *r = xcalloc(rcap, sizeof(*r));
+	int nsrc = 0, *cnt;
+	bits_t cur;
+
+	for (int i = 0; i < NS_MAX_SETS; i++)
+		setsrc[i] = -1;
+	unconstrained(tc, d, cur);
+	for (int i = 0; i < tc->n; i++) {
+		const struct ns_rule *x = &tc->rules[i];
+		uint8_t kind = d == NS_DIM_SRC ? x->src_kind : x->dst_kind;
+
+		if (!FIELD(x, d))
+			continue;
+		if (kind == NS_ADDR_KIND_SET) {
+			int s = d == NS_DIM_SRC ? x->src_set : x->dst_set;
+
+			if (setsrc[s] < 0)
+				setsrc[s] = nsrc++;
+			src[setsrc[s]].rules = realloc(src[setsrc[s]].rules,
+						       (src[setsrc[s]].n + 1) * sizeof(int));
+			src[setsrc[s]].rules[src[setsrc[s]].n++] = i;
+		} else if ((kind == NS_ADDR_KIND_V4) == (fam == 4)) {
+			int me = nsrc++;
+
+			src[me].rules = xcalloc(1, sizeof(int));
+			src[me].rules[0] = i;
+			src[me].n = 1;
+			add_span(&ev, &nev, &cap,
+				 rule_addr(d == NS_DIM_SRC ? x->src_addr : x->dst_addr, fam),
+				 d == NS_DIM_SRC ? x->src_plen : x->dst_plen, bits, me);
+		}
+	}
+	for (int s = 0; s < NS_MAX_SETS; s++) {
+		const struct ns_set *set = &c->sets[s];
+
+		if (setsrc[s] < 0)
+			continue;
+		if (fam == 4)
+			for (size_t j = 0; j < set->n4; j++)
+				add_span(&ev, &nev, &cap, set->v4[j].addr, set->v4[j].plen, 32,
+					 setsrc[s]);
+		else
+			for (size_t j = 0; j < set->n6; j++)
+				add_span(&ev, &nev, &cap, set->v6[j].addr, set->v6[j].plen, 128,
+					 setsrc[s]);
+	}
+	if (nev)
+		qsort(ev, nev, sizeof(*ev), aev_cmp);
+	cnt = xcalloc(nsrc + 1, sizeof(int));
+
+	r[nr++] = (struct range){ 0, 0 };
+	for (size_t e = 0; e <= nev;) {
+		u128 at = e < nev ? ev[e].at : 0;
+		uint32_t id;
+
+		if (e == nev) {
+			r[nr - 1].id = intern(k, cur);
+			break;
+		}
+		/* Close the range before this position with the current set. */
+		if (at != r[nr - 1].start) {
+			id = intern(k, cur);
+			r[nr - 1].id = id;
+			if (nr == rcap) {
+				rcap *= 2;
+				r = realloc(r, rcap * sizeof(*r));
+				if (!r)
+					ns_die(NS_EXIT_FAIL, "out of memory");
+			}
+			r[nr++] = (struct range){ at, 0 };
+		}
+		for (; e < nev && ev[e].at == at; e++) {
+			struct asrc *s = &src[ev[e].src];
+
+			if (ev[e].on) {
+				if (cnt[ev[e].src]++ == 0)
+					for (int j = 0; j < s->n; j++)
+						bset(cur, s->rules[j]);
+			} else if (--cnt[ev[e].src] == 0) {
+				for (int j = 0; j < s->n; j++)
+					bclr(cur, s->rules[j]);
+			}
+		}
+	}
+	/* Merge neighbours with the same bitmap. */
+	{
+		size_t j = 0;
+
+		for (size_t i = 0; i < nr; i++)
+			if (!j || r[i].id != r[j - 1].id)
+				r[j++] = r[i];
+		nr = j;
+	}
+	for (int i = 0; i < nsrc; i++)
+		free(src[i].rules);
+	free(src);
+	free(cnt);
+	free(ev);
+	*out = r;
+	return nr;
+}
+
+static bool r4_push(struct ns_compiled *k, uint32_t v)
+{
+	if (k->n4 >= NS_R4_PER_GEN)
+		return kfail(k, "the configuration needs more than %u IPv4 address ranges "
+			     "per generation (NS_R4_PER_GEN): fewer or larger prefixes, or a "
+			     "build with a larger limit", NS_R4_PER_GEN);
+	k->r4[k->n4++] = v;
+	return true;
+}
+
+static bool r6_push(struct ns_compiled *k, uint64_t hi, uint64_t lo)
+{
+	if (k->n6 >= NS_R6_PER_GEN)
+		return kfail(k, "the configuration needs more than %u IPv6 address ranges "
+			     "per generation (NS_R6_PER_GEN): fewer or larger prefixes, or a "
+			     "build with a larger limit", NS_R6_PER_GEN);
+	k->r6[k->n6].hi = hi;
+	k->r6[k->n6++].lo = lo;
+	return true;
+}
+
+/* Directory + ranges for one address field; returns the ns_table.addr ref. */
+static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc, int t,
+			   int d, int fam)
+{
+	struct range *r;
+	size_t nr = addr_ranges(k, tc, d, fam, &r);
+	uint32_t l1i = ((t * 2 + (d == NS_DIM_DST)) * 2 + (fam == 6));
+	struct ns_l1 *l1;
+	size_t i = 0;
+	int shift = fam == 4 ? 16 : 112;
+
+	if (nr == 1) {
+		uint32_t id = r[0].id;
+
+		free(r);
+		return id;
+	}
+	l1 = k->l1[l1i] = xcalloc(1, sizeof(*l1));
+	for (uint32_t b = 0; b < NS_L1_ENTRIES && !k->overflow; b++) {
+		u128 bstart = (u128)b << shift, bend = (u128)(b + 1) << shift;
+		size_t first, j;
+		uint32_t hdr;
+
+		/* r[i] is the range active at bstart. */
+		while (i + 1 < nr && r[i + 1].start <= bstart)
+			i++;
+		j = i + 1;
+		if (j >= nr || (b + 1 < NS_L1_ENTRIES && r[j].start >= bend)) {
+			l1->e[b] = r[i].id;
+			continue;
+		}
+		first = i;
+		if (fam == 4) {
+			uint32_t n = 1;
+
+			hdr = k->gen * NS_R4_PER_GEN + k->n4;
+			r4_push(k, 0);
+			r4_push(k, r[first].id);
+			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++, n++)
+				r4_push(k, (uint32_t)(r[j].start - bstart) << 16 | r[j].id);
+			if (!k->overflow)
+				k->r4[hdr - k->gen * NS_R4_PER_GEN] = n;
+		} else {
+			uint32_t n = 1;
+
+			hdr = k->gen * NS_R6_PER_GEN + k->n6;
+			r6_push(k, 0, 0);
+			r6_push(k, 0, r[first].id);
+			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++, n++) {
+				u128 off = r[j].start - bstart;
+				uint64_t a = (uint64_t)(off >> 48);
+				uint64_t lo = (uint64_t)off & 0xffffffffffffULL;
+
+				r6_push(k, a, lo << 16 | r[j].id);
+			}
+			if (!k->overflow)
+				k->r6[hdr - k->gen * NS_R6_PER_GEN].hi = n;
+		}
+		l1->e[b] = NS_L1_CHUNK | hdr;
+		i = j - 1;
+	}
+	free(r);
+	return NS_ADDR_L1 | (k->gen * NS_L1_PER_GEN + l1i);
+}
+
+static void compile_table(struct ns_compiled *k, int t)
+{
+	const struct ns_tconf *tc = &k->conf->t[t];
+	struct ns_table *cfg = &k->cfg[t];
+	bits_t w;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->nrules = tc->n;
+	cfg->nwords = (tc->n + 63) / 64;
+	cfg->policy = tc->policy;
+	memcpy(cfg->unusable, tc->unusable, sizeof(cfg->unusable));
+	if (!tc->n)
+		return;
+	for (int i = 0; i < tc->n; i++)
+		cfg->used |= tc->rules[i].fields;
+	for (int d = 0; d < NS_DIMS; d++) {
+		unconstrained(tc, d, w);
+		cfg->absent[d] = intern(k, w);
+	}
+	if (cfg->used & ((1u << NS_DIM_PROTO) | (1u << NS_DIM_VLAN) | (1u << NS_DIM_FRAG))) {
+		struct ns_small *sm = k->small[t] = xcalloc(1, sizeof(*sm));
+
+		exact_field(k, tc, NS_DIM_PROTO, 256, sm->proto, m_proto);
+		exact_field(k, tc, NS_DIM_VLAN, NS_VLAN_NONE + 1, sm->vlan, m_vlan);
+		exact_field(k, tc, NS_DIM_FRAG, 3, sm->frag, m_frag);
+		sm->frag[3] = cfg->absent[NS_DIM_FRAG];
+	}
+	for (int p = 0; p < 2; p++) {
+		int d = p ? NS_DIM_DPORT : NS_DIM_SPORT;
+
+		if (cfg->used & (1u << d)) {
+			k->ports[t][p] = xcalloc(1, sizeof(struct ns_u16map));
+			port_field(k, tc, d, k->ports[t][p]->id);
+		}
+	}
+	if (cfg->used & (1u << NS_DIM_ICMP)) {
+		k->icmp[t] = xcalloc(1, sizeof(struct ns_u16map));
+		icmp_field(k, tc, k->icmp[t]->id);
+	}
+	for (int f = 0; f < 2; f++) {
+		int d = f ? NS_DIM_DST : NS_DIM_SRC;
+
+		if (!(cfg->used & (1u << d)))
+			continue;
+		cfg->addr[f][0] = addr_field(k, tc, t, d, 4);
+		cfg->addr[f][1] = addr_field(k, tc, t, d, 6);
+	}
+}
+
+struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
+			       size_t errlen)
+{
+	struct ns_compiled *k = xcalloc(1, sizeof(*k));
+	bits_t all;
+
+	k->gen = gen;
+	k->conf = c;
+	k->err = err;
+	k->errlen = errlen;
+	k->bm = xcalloc(NS_BITMAPS_PER_GEN, sizeof(*k->bm));
+	k->hcap = 1;
+	while (k->hcap < 2 * NS_BITMAPS_PER_GEN)
+		k->hcap <<= 1;
+	k->hash = xcalloc(k->hcap, sizeof(*k->hash));
+	k->r4 = xcalloc(NS_R4_PER_GEN, sizeof(*k->r4));
+	k->r6 = xcalloc(NS_R6_PER_GEN, sizeof(*k->r6));
+
+	/* Id 0 of the generation: every rule (for dimensions no rule uses). */
+	memset(all, 0xff, sizeof(all));
+	intern(k, all);
+	for (int t = 0; t < NS_TABLES && !k->overflow; t++)
+		compile_table(k, t);
+	if (k->overflow) {
+		ns_compiled_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+void ns_compiled_usage(const struct ns_compiled *k, uint32_t *bitmaps,
+		       uint32_t *r4, uint32_t *r6)
+{
+	*bitmaps = k->nbm;
+	*r4 = k->n4;
+	*r6 = k->n6;
+}
+
+void ns_compiled_free(struct ns_compiled *k)
+{
+	if (!k)
+		return;
+	for (int t = 0; t < NS_TABLES; t++) {
+		free(k->small[t]);
+		free(k->ports[t][0]);
+		free(k->ports[t][1]);
+		free(k->icmp[t]);
+	}
+	for (int i = 0; i < NS_L1_PER_GEN; i++)
+		free(k->l1[i]);
+	free(k->bm);
+	free(k->hash);
+	free(k->r4);
+	free(k->r6);
+	free(k);
+}
+
+/* Batched array writes: keys base, base+1, ... */
+static void write_range(int fd, const char *what, uint32_t base, const void *vals,
+			size_t vsize, uint32_t n)
+{
+	const size_t chunk = 65536;
+	uint32_t *keys;
+
+	if (!n)
+		return;
+	keys = xcalloc(n < chunk ? n : chunk, sizeof(*keys));
+	for (uint32_t off = 0; off < n; off += chunk) {
+		__u32 cnt = n - off < chunk ? n - off : chunk;
+
+		for (uint32_t i = 0; i < cnt; i++)
+			keys[i] = base + off + i;
+		if (bpf_map_update_batch(fd, keys, (const char *)vals + (size_t)off * vsize,
+					 &cnt, NULL)) {
+			/* Kernels without batch ops for this map: one by one. */
+			for (uint32_t i = 0; i < cnt; i++)
+				if (bpf_map_update_elem(fd, &keys[i],
+							(const char *)vals + (size_t)(off + i) * vsize, 0))
+					ns_die(NS_EXIT_ENV, "writing %s: %s", what, strerror(errno));
+		}
+	}
+	free(keys);
+}
+
+static void write_one(int fd, const char *what, uint32_t key, const void *val)
+{
+	if (bpf_map_update_elem(fd, &key, val, 0))
+		ns_die(NS_EXIT_ENV, "writing %s: %s", what, strerror(errno));
+}
+
+void ns_compiled_write(struct ns_compiled *k, struct ns_store *s)
+{
+	uint32_t g = k->gen;
+
+	write_range(s->fd[M_BITMAP], "bitmaps", g * NS_BITMAPS_PER_GEN, k->bm,
+		    sizeof(*k->bm), k->nbm);
+	if (k->n4) {
+		/* Two ranges per element; the generation's half starts even. */
+		uint32_t n = (k->n4 + 1) / 2;
+		uint64_t *el = xcalloc(n, sizeof(*el));
+
+		for (uint32_t i = 0; i < k->n4; i++)
+			el[i / 2] |= (uint64_t)k->r4[i] << (32 * (i & 1));
+		write_range(s->fd[M_R4], "IPv4 ranges", g * NS_R4_PER_GEN / 2, el,
+			    sizeof(*el), n);
+		free(el);
+	}
+	write_range(s->fd[M_R6], "IPv6 ranges", g * NS_R6_PER_GEN, k->r6,
+		    sizeof(*k->r6), k->n6);
+	for (int i = 0; i < NS_L1_PER_GEN; i++)
+		if (k->l1[i])
+			write_one(s->fd[M_L1], "address directory", g * NS_L1_PER_GEN + i, k->l1[i]);
+	for (int t = 0; t < NS_TABLES; t++) {
+		uint32_t tk = g * NS_TABLES + t;
+		const struct ns_tconf *tc = &k->conf->t[t];
+
+		if (k->small[t])
+			write_one(s->fd[M_SMALL], "protocol/VLAN lookups", tk, k->small[t]);
+		for (int p = 0; p < 2; p++)
+			if (k->ports[t][p])
+				write_one(s->fd[M_PORTS], "port lookups", tk * 2 + p, k->ports[t][p]);
+		if (k->icmp[t])
+			write_one(s->fd[M_ICMP], "ICMP lookups", tk, k->icmp[t]);
+		write_range(s->fd[M_RULES], "rules", tk * NS_MAX_RULES, tc->rules,
+			    sizeof(struct ns_rule), tc->n);
+	}
+	/* Table configs last: they point at everything above. */
+	write_range(s->fd[M_TABLES], "tables", g * NS_TABLES, k->cfg,
+		    sizeof(struct ns_table), NS_TABLES);
+}

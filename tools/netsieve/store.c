@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * netsieve CLI: the configuration as it lives in the pinned maps.
+ *
+ * A change is made in memory, compiled (which checks it fits), written to the
+ * generation the programs are not reading, and then published with one write
+ * of nsv1_state.gen.  Afterwards the CLI waits for an RCU grace period, so no
+ * program is still reading the old generation when the next change reuses
+ * it.  Commands hold an exclusive flock on the pin directory meanwhile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "conf.h"
+
+const char *const ns_map_names[M_COUNT] = {
+	[M_STATE] = "nsv1_state",       [M_TABLES] = "nsv1_tables",
+	[M_RULES] = "nsv1_rules",       [M_BITMAP] = "nsv1_bitmap",
+	[M_SMALL] = "nsv1_small",       [M_PORTS] = "nsv1_ports",
+	[M_ICMP] = "nsv1_icmp",         [M_L1] = "nsv1_l1",
+	[M_R4] = "nsv1_r4",             [M_R6] = "nsv1_r6",
+	[M_SETDIR] = "nsv1_setdir",     [M_SETPFX] = "nsv1_setpfx",
+	[M_CNT_RULE] = "nsv1_cnt_rule", [M_CNT_VERD] = "nsv1_cnt_verd",
+	[M_CNT_RSN] = "nsv1_cnt_rsn",
+};
+
+static const uint32_t value_size[M_COUNT] = {
+	[M_STATE] = sizeof(struct ns_state),   [M_TABLES] = sizeof(struct ns_table),
+	[M_RULES] = sizeof(struct ns_rule),    [M_BITMAP] = sizeof(struct ns_bitmap),
+	[M_SMALL] = sizeof(struct ns_small),   [M_PORTS] = sizeof(struct ns_u16map),
+	[M_ICMP] = sizeof(struct ns_u16map),   [M_L1] = sizeof(struct ns_l1),
+	[M_R4] = sizeof(__u64),                [M_R6] = sizeof(struct ns_r6),
+	[M_SETDIR] = sizeof(struct ns_setdir), [M_SETPFX] = sizeof(__u8),
+	[M_CNT_RULE] = sizeof(struct ns_counter),
+	[M_CNT_VERD] = sizeof(struct ns_counter),
+	[M_CNT_RSN] = sizeof(struct ns_counter),
+};
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+
+	if (!p)
+		ns_die(NS_EXIT_FAIL, "out of memory");
+	return p;
+}
+
+void ns_store_open(struct ns_store *s, bool lock)
+{
+	char path[4096];
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	s->lock_fd = -1;
+	for (int i = 0; i < M_COUNT; i++)
+		s->fd[i] = -1;
+	if (stat(ns_g.pin_dir, &st)) {
+		if (errno == ENOENT)
+			ns_die(NS_EXIT_ENV, "%s does not exist: nothing is pinned there yet "
+			       "(run 'netsieve init', or attach xdp_firewall.o with ip/tc)",
+			       ns_g.pin_dir);
+		ns_die(NS_EXIT_ENV, "%s: %s", ns_g.pin_dir, strerror(errno));
+	}
+	if (!ns_is_bpffs(ns_g.pin_dir))
+		ns_die(NS_EXIT_ENV, "%s is not on a bpf filesystem (mount one with: "
+		       "mount -t bpf bpf /sys/fs/bpf)", ns_g.pin_dir);
+	for (int i = 0; i < M_COUNT; i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
+		snprintf(path, sizeof(path), "%s/%s", ns_g.pin_dir, ns_map_names[i]);
+		s->fd[i] = bpf_obj_get(path);
+		if (s->fd[i] < 0) {
+			if (errno == ENOENT && i == 0)
+				ns_die(NS_EXIT_ENV, "no netsieve maps in %s: run 'netsieve init' "
+				       "or attach xdp_firewall.o with ip/tc first", ns_g.pin_dir);
+			if (errno == ENOENT)
+				ns_die(NS_EXIT_ENV, "%s is missing: the pinned maps in %s are "
+				       "incomplete (remove them and run 'netsieve init')",
+				       ns_map_names[i], ns_g.pin_dir);
+			ns_die(NS_EXIT_ENV, "%s: %s", path, strerror(errno));
+		}
+		if (bpf_obj_get_info_by_fd(s->fd[i], &info, &len))
+			ns_die(NS_EXIT_ENV, "%s: %s", path, strerror(errno));
+		if (info.value_size != value_size[i])
+			ns_die(NS_EXIT_OBJECT, "%s has value size %u, this netsieve expects %u: "
+			       "the maps come from another build", path, info.value_size,
+			       value_size[i]);
+	}
+	if (lock) {
+		s->lock_fd = open(ns_g.pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX))
+			ns_die(NS_EXIT_ENV, "cannot lock %s: %s", ns_g.pin_dir, strerror(errno));
+	}
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus <= 0)
+		ns_die(NS_EXIT_ENV, "cannot count CPUs: %s", strerror(-s->ncpus));
+	{
+		__u32 k = 0;
+
+		if (bpf_map_lookup_elem(s->fd[M_STATE], &k, &s->state))
+			ns_die(NS_EXIT_ENV, "reading nsv1_state: %s", strerror(errno));
+	}
+}
+
+bool ns_store_from_object(struct ns_store *s, struct bpf_object *obj)
+{
+	__u32 k = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->lock_fd = -1;
+	for (int i = 0; i < M_COUNT; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, ns_map_names[i]);
+
+		s->fd[i] = m ? bpf_map__fd(m) : -1;
+		if (s->fd[i] < 0)
+			return false;
+	}
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus <= 0 || bpf_map_lookup_elem(s->fd[M_STATE], &k, &s->state))
+		return false;
+	return true;
+}
+
+void ns_store_close(struct ns_store *s)
+{
+	for (int i = 0; i < M_COUNT; i++)
+		if (s->fd[i] >= 0)
+			close(s->fd[i]);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+}
+
+void ns_store_read(struct ns_store *s, struct ns_conf *c)
+{
+	uint32_t gen = s->state.gen & 1;
+
+	memset(c, 0, sizeof(*c));
+	c->next_rule_id = s->state.next_rule_id ? s->state.next_rule_id : 1;
+	for (int t = 0; t < NS_TABLES; t++) {
+		struct ns_table cfg;
+		__u32 k = gen * NS_TABLES + t;
+		struct ns_tconf *tc = &c->t[t];
+
+		if (bpf_map_lookup_elem(s->fd[M_TABLES], &k, &cfg))
+			ns_die(NS_EXIT_ENV, "reading nsv1_tables: %s", strerror(errno));
+		tc->policy = cfg.policy;
+		memcpy(tc->unusable, cfg.unusable, sizeof(tc->unusable));
+		tc->n = cfg.nrules > NS_MAX_RULES ? NS_MAX_RULES : cfg.nrules;
+		tc->cap = tc->n + 1;
+		tc->rules = xcalloc(tc->cap, sizeof(*tc->rules));
+		for (int i = 0; i < tc->n; i++) {
+			__u32 rk = k * NS_MAX_RULES + i;
+
+			if (bpf_map_lookup_elem(s->fd[M_RULES], &rk, &tc->rules[i]))
+				ns_die(NS_EXIT_ENV, "reading nsv1_rules: %s", strerror(errno));
+		}
+	}
+	for (int i = 0; i < NS_MAX_SETS; i++) {
+		struct ns_setdir d;
+		__u32 k = i;
+
+		if (bpf_map_lookup_elem(s->fd[M_SETDIR], &k, &d))
+			ns_die(NS_EXIT_ENV, "reading nsv1_setdir: %s", strerror(errno));
+		d.name[NS_SET_NAME_LEN - 1] = 0;
+		memcpy(c->sets[i].name, d.name, NS_SET_NAME_LEN);
+		c->sets[i].count4 = d.count4;
+		c->sets[i].count6 = d.count6;
+	}
+}
+
+static void pfx_from_key(const struct ns_setpfx *k, struct ns_pfx4 *p4,
+			 struct ns_pfx6 *p6)
+{
+	if (k->family == 4) {
+		p4->addr = (uint32_t)k->addr[0] << 24 | k->addr[1] << 16 |
+			   k->addr[2] << 8 | k->addr[3];
+		p4->plen = k->plen;
+	} else {
+		p6->addr = 0;
+		for (int i = 0; i < 16; i++)
+			p6->addr = (p6->addr << 8) | k->addr[i];
+		p6->plen = k->plen;
+	}
+}
+
+void ns_store_read_all_sets(struct ns_store *s, struct ns_conf *c)
+{
+	const __u32 chunk = 8192;
+	struct ns_setpfx *keys = xcalloc(chunk, sizeof(*keys));
+	__u8 *vals = xcalloc(chunk, 8);
+	struct ns_setpfx in, out;
+	bool first = true;
+
+	for (int i = 0; i < NS_MAX_SETS; i++) {
+		ns_set_clear(&c->sets[i]);
+		c->sets[i].loaded = true;
+	}
+	for (;;) {
+		__u32 n = chunk;
+		int err = bpf_map_lookup_batch(s->fd[M_SETPFX], first ? NULL : &in, &out,
+					       keys, vals, &n, NULL);
+
+		if (err && errno != ENOENT)
+			ns_die(NS_EXIT_ENV, "reading nsv1_setpfx: %s", strerror(errno));
+		for (__u32 j = 0; j < n; j++) {
+			struct ns_pfx4 p4;
+			struct ns_pfx6 p6;
+
+			if (keys[j].set >= NS_MAX_SETS)
+				continue;
+			pfx_from_key(&keys[j], &p4, &p6);
+			if (keys[j].family == 4)
+				ns_set_add4(&c->sets[keys[j].set], p4);
+			else
+				ns_set_add6(&c->sets[keys[j].set], p6);
+		}
+		if (err)
+			break;
+		in = out;
+		first = false;
+	}
+	for (int i = 0; i < NS_MAX_SETS; i++)
+		ns_set_normalize(&c->sets[i]);
+	free(keys);
+	free(vals);
+}
+
+void ns_store_read_set(struct ns_store *s, struct ns_conf *c, int i)
+{
+	if (!c->sets[i].loaded)
+		ns_store_read_all_sets(s, c);
+}
+
+static void key4(struct ns_setpfx *k, int set, const struct ns_pfx4 *p)
+{
+	memset(k, 0, sizeof(*k));
+	k->set = set;
+	k->family = 4;
+	k->plen = p->plen;
+	for (int b = 0; b < 4; b++)
+		k->addr[b] = p->addr >> (24 - 8 * b);
+}
+
+static void key6(struct ns_setpfx *k, int set, const struct ns_pfx6 *p)
+{
+	u128 v = p->addr;
+
+	memset(k, 0, sizeof(*k));
+	k->set = set;
+	k->family = 6;
+	k->plen = p->plen;
+	for (int b = 15; b >= 0; b--) {
+		k->addr[b] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+struct keybuf {
+	struct ns_setpfx *k;
+	size_t n, cap;
+};
+
+static void kb_push(struct keybuf *b, const struct ns_setpfx *k)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 1024;
+		b->k = realloc(b->k, b->cap * sizeof(*b->k));
+		if (!b->k)
+			ns_die(NS_EXIT_FAIL, "out of memory");
+	}
+	b->k[b->n++] = *k;
+}
+
+static void flush_keys(struct ns_store *s, struct keybuf *b, bool add)
+{
+	const size_t chunk = 8192;
+	__u8 *ones = xcalloc(chunk, 1);
+
+	memset(ones, 1, chunk);
+	for (size_t off = 0; off < b->n; off += chunk) {
+		__u32 cnt = b->n - off < chunk ? b->n - off : chunk;
+		int err = add ? bpf_map_update_batch(s->fd[M_SETPFX], b->k + off, ones, &cnt, NULL) :
+				bpf_map_delete_batch(s->fd[M_SETPFX], b->k + off, &cnt, NULL);
+
+		if (err) {
+			for (size_t i = off; i < off + (b->n - off < chunk ? b->n - off : chunk); i++) {
+				err = add ? bpf_map_update_elem(s->fd[M_SETPFX], &b->k[i], ones, 0) :
+					    bpf_map_delete_elem(s->fd[M_SETPFX], &b->k[i]);
+				if (err && !(errno == ENOENT && !add)) {
+					if (errno == E2BIG || errno == ENOMEM)
+						ns_die(NS_EXIT_ENV, "the set store is full (%u prefixes in all sets)",
+						       NS_SET_MEMBERS);
+					ns_die(NS_EXIT_ENV, "writing nsv1_setpfx: %s", strerror(errno));
+				}
+			}
+		}
+	}
+	free(ones);
+	b->n = 0;
+}
+
+void ns_store_write_sets(struct ns_store *s, struct ns_conf *c, const bool *dirty,
+			 struct ns_conf *old)
+{
+	struct keybuf add = {}, del = {};
+
+	for (int i = 0; i < NS_MAX_SETS; i++) {
+		struct ns_set *n = &c->sets[i], *o = &old->sets[i];
+		struct ns_setdir d = {};
+		struct ns_setpfx k;
+		size_t a = 0, b = 0;
+		__u32 key = i;
+
+		if (!dirty[i])
+			continue;
+		ns_set_normalize(n);
+		/* Both sorted: walk them together. */
+		while (a < n->n4 || b < o->n4) {
+			if (b >= o->n4 || (a < n->n4 && (n->v4[a].addr < o->v4[b].addr ||
+			    (n->v4[a].addr == o->v4[b].addr && n->v4[a].plen < o->v4[b].plen)))) {
+				key4(&k, i, &n->v4[a++]);
+				kb_push(&add, &k);
+			} else if (a >= n->n4 || n->v4[a].addr != o->v4[b].addr ||
+				   n->v4[a].plen != o->v4[b].plen) {
+				key4(&k, i, &o->v4[b++]);
+				kb_push(&del, &k);
+			} else {
+				a++;
+				b++;
+			}
+		}
+		a = b = 0;
+		while (a < n->n6 || b < o->n6) {
+			if (b >= o->n6 || (a < n->n6 && (n->v6[a].addr < o->v6[b].addr ||
+			    (n->v6[a].addr == o->v6[b].addr && n->v6[a].plen < o->v6[b].plen)))) {
+				key6(&k, i, &n->v6[a++]);
+				kb_push(&add, &k);
+			} else if (a >= n->n6 || n->v6[a].addr != o->v6[b].addr ||
+				   n->v6[a].plen != o->v6[b].plen) {
+				key6(&k, i, &o->v6[b++]);
+				kb_push(&del, &k);
+			} else {
+				a++;
+				b++;
+			}
+		}
+		memcpy(d.name, n->name, NS_SET_NAME_LEN);
+		d.count4 = n->name[0] ? n->n4 : 0;
+		d.count6 = n->name[0] ? n->n6 : 0;
+		n->count4 = d.count4;
+		n->count6 = d.count6;
+		if (bpf_map_update_elem(s->fd[M_SETDIR], &key, &d, 0))
+			ns_die(NS_EXIT_ENV, "writing nsv1_setdir: %s", strerror(errno));
+	}
+	flush_keys(s, &del, false);
+	flush_keys(s, &add, true);
+	free(add.k);
+	free(del.k);
+}
+
+/* Wait until no BPF program can still be running with the old generation:
+ * updating a map-in-map makes the kernel wait for an RCU grace period. */
+static void wait_for_readers(void)
+{
+	int inner, outer;
+	__u32 k = 0;
+
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+	if (inner < 0)
+		goto fallback;
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, o, .inner_map_fd = inner);
+
+		outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, NULL, 4, 4, 1, &o);
+	}
+	if (outer < 0) {
+		close(inner);
+		goto fallback;
+	}
+	bpf_map_update_elem(outer, &k, &inner, 0);
+	close(outer);
+	close(inner);
+	return;
+fallback:
+	/* Programs run for microseconds; this is generous. */
+	usleep(100000);
+}
+
+static void zero_slot(struct ns_store *s, uint32_t slot)
+{
+	struct ns_counter *z = xcalloc(s->ncpus, sizeof(*z));
+
+	if (bpf_map_update_elem(s->fd[M_CNT_RULE], &slot, z, 0))
+		ns_die(NS_EXIT_ENV, "clearing counters: %s", strerror(errno));
+	free(z);
+}
+
+void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf *old)
+{
+	static bool used[NS_RULE_SLOTS], old_used[NS_RULE_SLOTS];
+	uint32_t next_slot = 0, newgen = (s->state.gen & 1) ^ 1;
+	struct ns_compiled *k;
+	char err[512];
+	__u32 key = 0;
+
+	/* Identity and counters: rules carried over keep theirs. */
+	memset(used, 0, sizeof(used));
+	memset(old_used, 0, sizeof(old_used));
+	for (int t = 0; t < NS_TABLES; t++) {
+		for (int i = 0; i < old->t[t].n; i++)
+			if (old->t[t].rules[i].slot < NS_RULE_SLOTS)
+				used[old->t[t].rules[i].slot] = old_used[old->t[t].rules[i].slot] = true;
+		for (int i = 0; i < c->t[t].n; i++)
+			if (c->t[t].rules[i].id && c->t[t].rules[i].slot < NS_RULE_SLOTS)
+				used[c->t[t].rules[i].slot] = true;
+	}
+	for (int t = 0; t < NS_TABLES; t++)
+		for (int i = 0; i < c->t[t].n; i++) {
+			struct ns_rule *r = &c->t[t].rules[i];
+
+			if (r->id)
+				continue;
+			while (next_slot < NS_RULE_SLOTS && used[next_slot])
+				next_slot++;
+			if (next_slot == NS_RULE_SLOTS)
+				ns_die(NS_EXIT_USAGE, "no free counter slots (%d): too many rules", NS_RULE_SLOTS);
+			used[next_slot] = true;
+			r->slot = next_slot;
+			r->id = c->next_rule_id++;
+		}
+
+	k = ns_compile(c, newgen, err, sizeof(err));
+	if (!k)
+		ns_die(NS_EXIT_USAGE, "%s; nothing was changed", err);
+
+	wait_for_readers();
+	/* Canonical sets first: if we stop half way, the next change still
+	 * knows every prefix the operator asked for. */
+	{
+		bool dirty[NS_MAX_SETS];
+		bool any = false;
+
+		for (int i = 0; i < NS_MAX_SETS; i++) {
+			dirty[i] = strcmp(c->sets[i].name, old->sets[i].name) ||
+				   (c->sets[i].loaded && (c->sets[i].n4 != old->sets[i].n4 ||
+							  c->sets[i].n6 != old->sets[i].n6 ||
+							  (c->sets[i].n4 && memcmp(c->sets[i].v4, old->sets[i].v4, c->sets[i].n4 * sizeof(struct ns_pfx4))) ||
+							  (c->sets[i].n6 && memcmp(c->sets[i].v6, old->sets[i].v6, c->sets[i].n6 * sizeof(struct ns_pfx6)))));
+			any |= dirty[i];
+		}
+		if (any)
+			ns_store_write_sets(s, c, dirty, (struct ns_conf *)old);
+	}
+	/* New rules start from zero (their slot may hold a deleted rule's
+	 * counts; no program uses it since the last grace period). */
+	for (int t = 0; t < NS_TABLES; t++)
+		for (int i = 0; i < c->t[t].n; i++)
+			if (!old_used[c->t[t].rules[i].slot])
+				zero_slot(s, c->t[t].rules[i].slot);
+	ns_compiled_write(k, s);
+	ns_compiled_free(k);
+
+	s->state.gen = newgen;
+	s->state.magic = NS_STATE_MAGIC;
+	s->state.serial++;
+	s->state.next_rule_id = c->next_rule_id;
+	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
+		ns_die(NS_EXIT_ENV, "publishing the new configuration: %s", strerror(errno));
+	wait_for_readers();
+}
+
+struct ns_counter ns_store_counter(struct ns_store *s, int map, uint32_t key)
+{
+	struct ns_counter *v = xcalloc(s->ncpus, sizeof(*v)), sum = {};
+
+	if (!bpf_map_lookup_elem(s->fd[map], &key, v))
+		for (int i = 0; i < s->ncpus; i++) {
+			sum.packets += v[i].packets;
+			sum.bytes += v[i].bytes;
+		}
+	free(v);
+	return sum;
+}
+
+void ns_conf_free(struct ns_conf *c)
+{
+	for (int t = 0; t < NS_TABLES; t++)
+		free(c->t[t].rules);
+	for (int i = 0; i < NS_MAX_SETS; i++) {
+		free(c->sets[i].v4);
+		free(c->sets[i].v6);
+	}
+	memset(c, 0, sizeof(*c));
+}
