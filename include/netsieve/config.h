@@ -213,9 +213,12 @@ struct ns_counter {
 /* Where a verdict came from. */
 enum ns_source {
 	NS_SRC_RULE = 0,     /* a rule matched */
-	NS_SRC_POLICY = 1,   /* no rule matched: the table's policy */
+	NS_SRC_POLICY = 1,   /* no rule matched an IP packet: the table's policy */
 	NS_SRC_UNUSABLE = 2, /* the parser could not use the frame */
-	NS_SOURCES = 3,
+	NS_SRC_NONIP = 3,    /* no rule matched a non-IP frame (ARP, LLDP...):
+			      * it passes whatever the policy, so that a
+			      * default-drop IP firewall does not cut ARP */
+	NS_SOURCES = 4,
 };
 
 /* nsv1_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];

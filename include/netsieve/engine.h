@@ -297,7 +297,12 @@ __attribute__((noinline)) int ns_engine(struct ns_flow *f, __u32 table, __u32 by
 			goto out;
 		}
 	}
-	action = t->policy;
+	if (f->reason == NS_R_NON_IP) {
+		source = NS_SRC_NONIP;
+		action = NS_ACT_PASS;
+	} else {
+		action = t->policy;
+	}
 	if (!t->nrules)
 		goto out;
 

@@ -552,7 +552,8 @@ static int cmd_load(int argc, char **argv)
 	struct ns_store s;
 	struct ns_conf c, old;
 	bool touched[NS_MAX_SETS] = {};
-	char err[ERRLEN], line[65536], dirbuf[PATH_MAX];
+	char err[ERRLEN], dirbuf[PATH_MAX], *line = NULL;
+	size_t linecap = 0;
 	FILE *f;
 	int lineno = 0, total = 0;
 
@@ -579,22 +580,24 @@ static int cmd_load(int argc, char **argv)
 		c.t[t].policy = NS_ACT_PASS;
 		memset(c.t[t].unusable, NS_ACT_PASS, sizeof(c.t[t].unusable));
 	}
-	while (fgets(line, sizeof(line), f)) {
-		char *words[1024];
+	while (getline(&line, &linecap, f) > 0) {
+		char **words;
 		int n;
 
 		lineno++;
-		if (!strchr(line, '\n') && !feof(f))
-			ns_die(NS_EXIT_INPUT, "%s:%d: line too long; nothing was changed", argv[1], lineno);
-		n = ns_split_words(line, words, 1024);
-		if (n < 0)
-			ns_die(NS_EXIT_INPUT, "%s:%d: too many words; nothing was changed", argv[1], lineno);
+		/* Any number of words (a set add line may list thousands). */
+		words = calloc(strlen(line) / 2 + 2, sizeof(*words));
+		if (!words)
+			ns_die(NS_EXIT_FAIL, "out of memory");
+		n = ns_split_words(line, words, strlen(line) / 2 + 1);
 		if (!ns_conf_apply_words(&c, n, words, touched,
 					 strcmp(argv[1], "-") ? dirname(dirbuf) : ".", err, sizeof(err)))
 			ns_die(NS_EXIT_INPUT, "%s:%d: %s; nothing was changed", argv[1], lineno, err);
 		if (n && !strcmp(words[0], "rule"))
 			total++;
+		free(words);
 	}
+	free(line);
 	if (f != stdin)
 		fclose(f);
 	/* Rules identical to live ones keep their id and counters. */

@@ -19,7 +19,8 @@
 
 #include "conf.h"
 
-static const char *const src_names[NS_SOURCES] = { "rule", "policy", "unusable" };
+static const char *const src_names[NS_SOURCES] = { "rule", "policy", "unusable", "non-ip" };
+static const char *const src_keys[NS_SOURCES] = { "rule", "policy", "unusable", "nonip" };
 
 struct snapshot {
 	struct ns_counter verd[NS_VERD_SLOTS];
@@ -81,6 +82,8 @@ static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot 
 				struct ns_counter v = prev ? diff(now->verd[k], prev->verd[k], secs) :
 							     now->verd[k];
 
+				if (sr == NS_SRC_NONIP && a == NS_ACT_DROP)
+					continue;
 				snprintf(buf, sizeof(buf), "%s %s", src_names[sr], a ? "drop" : "pass");
 				printf("  %-16s %14llu %16llu\n", buf, (unsigned long long)v.packets,
 				       (unsigned long long)v.bytes);
@@ -140,7 +143,9 @@ static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *n
 			for (int a = 0; a < NS_ACT_MAX; a++) {
 				int k = (t * NS_SOURCES + sr) * NS_ACT_MAX + a;
 
-				snprintf(buf, sizeof(buf), "%s_%s", src_names[sr], a ? "drop" : "pass");
+				if (sr == NS_SRC_NONIP && a == NS_ACT_DROP)
+					continue; /* never happens: non-IP falls back to pass */
+				snprintf(buf, sizeof(buf), "%s_%s", src_keys[sr], a ? "drop" : "pass");
 				cnt_json(&b, buf, prev ? diff(now->verd[k], prev->verd[k], secs) :
 							now->verd[k], comma);
 				comma = true;
