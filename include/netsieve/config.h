@@ -28,7 +28,7 @@
 /* Distinct rule bitmaps per generation (deduplicated across all tables and
  * fields).  Bitmap ids are 16 bits wide in the lookup arrays. */
 #ifndef NS_BITMAPS_PER_GEN
-#define NS_BITMAPS_PER_GEN 8192
+#define NS_BITMAPS_PER_GEN 16384
 #endif
 
 /* Address ranges per generation (all tables, fields and sets together).  A
@@ -59,8 +59,10 @@ enum ns_table_id {
 
 #define NS_GENS 2
 /* Counter slots: every live rule keeps one across edits; a full replacement
- * needs a second set while the old rules are still live. */
+ * needs a second set while the old rules are still live.  (Slots are 16 bits
+ * wide in struct ns_table.) */
 #define NS_RULE_SLOTS (NS_TABLES * NS_MAX_RULES * 2)
+_Static_assert(NS_RULE_SLOTS <= 65536, "rule slots must fit 16 bits");
 
 /* Rule actions (verdict part).  Counters are indexed by these. */
 enum ns_action {
@@ -95,10 +97,15 @@ enum ns_dim {
 #define NS_ADDR_L1 0x80000000u
 
 /* Directory entry (nsv1_l1): bit 31 clear: the bitmap id for the whole /16
- * (IPv4) or top-16-bit block (IPv6); set: bits 0..30 index a chunk in the
- * range pool: entry[0] = number of ranges n, entries 1..n sorted ranges, the
- * first starting at the block's first address. */
+ * (IPv4) or top-16-bit block (IPv6).  Bit 31 set: a chunk of n sorted ranges
+ * in the range pool, the first starting at the block's first address.
+ * Bits 24..30 hold n when n <= 127 (else 0: the chunk starts with a header
+ * whose first word is n); bits 0..23 locate the chunk: for IPv4 the index of
+ * the 64-bit pool element (two ranges each) it starts in, for IPv6 the index
+ * of its first range. */
 #define NS_L1_CHUNK 0x80000000u
+#define NS_L1_COUNT(e) (((e) >> 24) & 0x7f)
+#define NS_L1_INDEX(e) ((e) & 0xffffff)
 #define NS_L1_ENTRIES 65536
 #define NS_L1_PER_GEN (NS_TABLES * 2 /* src,dst */ * 2 /* v4,v6 */)
 
@@ -110,9 +117,9 @@ enum ns_dim {
 
 /* ---- map values ---------------------------------------------------- */
 
-/* nsv1_state[0] */
+/* nsv1_state[0]: the CLI's bookkeeping (programs read nsv1_tables). */
 struct ns_state {
-	__u32 gen;          /* generation the programs use (0 or 1); written last */
+	__u32 gen;          /* generation of the last change (0 or 1) */
 	__u32 magic;        /* NS_STATE_MAGIC once `netsieve init` ran */
 	__u64 serial;       /* bumped by every configuration change */
 	__u32 next_rule_id;
@@ -120,7 +127,7 @@ struct ns_state {
 };
 #define NS_STATE_MAGIC 0x6e737631 /* "nsv1" */
 
-/* nsv1_tables[gen * NS_TABLES + table] */
+/* One generation of one table. */
 struct ns_table {
 	__u16 nrules;
 	__u8 nwords;                  /* ceil(nrules / 64) */
@@ -129,11 +136,23 @@ struct ns_table {
 	__u32 used;                   /* bit per enum ns_dim some rule constrains */
 	__u16 absent[NS_DIMS];        /* bitmap id when the packet lacks the field */
 	__u32 addr[2][2];             /* [src,dst][v4,v6]: see NS_ADDR_L1 */
+	__u8 act[NS_MAX_RULES];       /* by position: action | effects << 4 */
+	__u16 slot[NS_MAX_RULES];     /* by position: counter slot */
+};
+
+/* nsv1_tables[table]: both generations of a table and which one is live,
+ * so that a packet needs one lookup to find its rules.  The CLI writes the
+ * idle generation, then the whole value with gen flipped (the live half is
+ * rewritten with the bytes it already has). */
+struct ns_tslot {
+	__u32 gen;
+	__u32 _pad;
+	struct ns_table g[NS_GENS];
 };
 
 /* nsv1_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
 struct ns_rule {
-	/* What the programs read when the rule matches. */
+	/* What the tc programs read when the rule has effects. */
 	__u8 action;        /* enum ns_action */
 	__u8 effects;       /* NS_EFF_* */
 	__u8 arg_dscp;

@@ -3,20 +3,20 @@
  * The rule engine shared by the XDP and tc programs: bit-vector search over
  * ordered rules (docs/DESIGN.md).
  *
- * For one packet, every field a rule can constrain ("dimension") is looked up
+ * For one packet, every field some rule constrains ("dimension") is looked up
  * once, yielding the bitmap of rules whose constraint on that field the packet
  * satisfies.  The first bit set in the AND of those bitmaps is the first rule
  * that matches.  Lookups are array reads (ports, protocol, VLAN, fragment,
- * ICMP) or a directory-plus-ranges search (addresses, with every prefix set
- * folded in), so the cost hardly depends on how many rules or prefixes there
- * are; dimensions no rule uses are skipped.
+ * ICMP) or a directory plus a short range search (addresses, with every prefix
+ * set folded in), so the cost hardly depends on how many rules or prefixes
+ * there are; dimensions no rule uses cost nothing.
  *
- * The configuration is double-buffered: nsv1_state.gen names the generation
- * the engine reads, read once per packet, so a packet never sees half of a
- * change.
+ * Costs here are counted in map lookups (a few ns each even inlined), so the
+ * layout is built to need few: one lookup gives a table's live generation,
+ * its settings and every rule's action; only used dimensions are read.
  *
- * ns_engine() is a global BPF function: the verifier checks it once on its
- * own, whatever the calling program does around it.
+ * The functions marked noinline are global BPF functions: the verifier checks
+ * each once, on its own, whatever the calling program does around it.
  */
 #ifndef NETSIEVE_ENGINE_H
 #define NETSIEVE_ENGINE_H
@@ -29,17 +29,19 @@
 #include "maps.h"
 #include "parser.h"
 
-/* ns_engine() result: action, where it came from, rule position, generation. */
-#define NS_RES_ACTION(r) ((__u32)(r) & 0xf)
-#define NS_RES_SOURCE(r) (((__u32)(r) >> 4) & 0x3)
-#define NS_RES_GEN(r)    (((__u32)(r) >> 6) & 0x1)
-#define NS_RES_POS(r)    (((__u32)(r) >> 8) & 0xffff)
+/* ns_engine() result: action, effects, where it came from, generation and
+ * rule position. */
+#define NS_RES_ACTION(r)  ((__u32)(r) & 0xf)
+#define NS_RES_EFFECTS(r) (((__u32)(r) >> 4) & 0xf)
+#define NS_RES_SOURCE(r)  (((__u32)(r) >> 8) & 0x3)
+#define NS_RES_GEN(r)     (((__u32)(r) >> 10) & 0x1)
+#define NS_RES_POS(r)     (((__u32)(r) >> 16) & 0xffff)
 
 /* Steps of a range search: enough for the largest chunk a pool can hold. */
 #define NS_SEARCH_STEPS 22
 
-/* Count trailing zeros without branches (the verifier would otherwise walk
- * every path through a branchy version). x must not be 0. */
+/* Count trailing zeros without branches (a branchy version makes the
+ * verifier walk every path).  x must not be 0. */
 static __always_inline __u32 ns_ctz64(__u64 x)
 {
 	__u64 v = (x & -x) - 1;
@@ -53,68 +55,80 @@ static __always_inline __u32 ns_ctz64(__u64 x)
 /* 1 if a <= b (unsigned 64-bit), without a branch. */
 static __always_inline __u64 ns_le64(__u64 a, __u64 b)
 {
-	/* b - a borrows (bit 64) exactly when a > b. */
 	return 1 - ((((~b & a) | ((~b | a) & (b - a))) >> 63) & 1);
 }
 
-/* Range i of the IPv4 pool; false when i is out of the pool (never for a
- * pool the CLI wrote). */
-static __always_inline int ns_r4_get(__u32 i, __u32 *v)
+/* Highest power of two <= n, or 0. */
+static __always_inline __u32 ns_floor_pow2(__u32 n)
 {
-	__u32 k = i >> 1;
-	__u64 *e = bpf_map_lookup_elem(&nsv1_r4, &k);
-	__u64 lo, hi;
+	n |= n >> 1;
+	n |= n >> 2;
+	n |= n >> 4;
+	n |= n >> 8;
+	n |= n >> 16;
+	return n - (n >> 1);
+}
 
-	if (!e)
+/* IPv4 ranges, two per 64-bit pool element: range i of a chunk starting at
+ * element e is the low (even i) or high half of element e + i / 2. */
+static __always_inline int ns_r4_pair(__u32 e, __u64 *v)
+{
+	__u64 *p = bpf_map_lookup_elem(&nsv1_r4, &e);
+
+	if (!p)
 		return 0;
-	/* Pick the half without a variable shift (keeps verification cheap). */
-	lo = (__u32)*e;
-	hi = *e >> 32;
-	*v = (__u32)(lo + ((hi - lo) & -(__u64)(i & 1)));
+	*v = *p;
 	return 1;
 }
 
-/* Bitmap id for IPv4 address a (host order) in directory l1.  Global, so
- * the verifier checks the search loop once. */
+/* Bitmap id for IPv4 address a (host order) in directory l1. */
 __attribute__((noinline)) __u32 ns_lookup4(__u32 l1, __u32 a)
 {
 	struct ns_l1 *d = bpf_map_lookup_elem(&nsv1_l1, &l1);
-	__u32 e, base, n, v, pos = 0, step, key = a & 0xffff;
+	__u32 e, el, n, pos = 0, step, key = a & 0xffff;
+	__u64 pair, cur;
 
 	if (!d)
 		return 0;
 	e = d->e[(a >> 16) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	base = (e & ~NS_L1_CHUNK) + 1;
-	if (!ns_r4_get(base - 1, &n))
+	el = NS_L1_INDEX(e);
+	n = NS_L1_COUNT(e);
+	if (!n) {
+		/* Large chunk: a header element holds n. */
+		if (!ns_r4_pair(el, &pair))
+			return 0;
+		n = (__u32)pair;
+		el++;
+	}
+	/* Binary lifting: pos ends on the last range starting at or below key
+	 * (range 0 starts at the block).  Steps of two or more keep pos even,
+	 * so `cur`, the pair holding range pos, also holds range pos + 1: the
+	 * final step of one costs no read. */
+	if (!ns_r4_pair(el, &cur))
 		return 0;
-	/* Largest power of two below n, then halve: pos ends on the last
-	 * range starting at or below key (range 0 starts at the block). */
-	step = n;
-	step |= step >> 1;
-	step |= step >> 2;
-	step |= step >> 4;
-	step |= step >> 8;
-	step |= step >> 16;
-	step = (step + 1) >> 1;
+	step = ns_floor_pow2(n);
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < NS_SEARCH_STEPS; i++) {
 		__u32 cand;
 		__u64 ok;
 
-		if (!step)
+		if (step < 2)
 			break;
 		cand = pos + step;
-		if (!ns_r4_get(base + cand, &v))
-			return 0;
-		ok = (cand < n) & ns_le64(v >> 16, key);
-		pos += (__u32)ok * step;
+		if (cand < n) {
+			if (!ns_r4_pair(el + (cand >> 1), &pair))
+				return 0;
+			ok = ns_le64((__u32)pair >> 16, key);
+			pos += (__u32)ok * step;
+			cur += ok * (pair - cur);
+		}
 		step >>= 1;
 	}
-	if (!ns_r4_get(base + pos, &v))
-		return 0;
-	return v & 0xffff;
+	if (pos + 1 < n && ((__u32)(cur >> 32) >> 16) <= key)
+		return (__u32)(cur >> 32) & 0xffff;
+	return (__u32)cur & 0xffff;
 }
 
 static __always_inline int ns_r6_get(__u32 i, __u64 *hi, __u64 *lo)
@@ -133,24 +147,25 @@ __attribute__((noinline)) __u32 ns_lookup6(__u32 l1, __u64 hi, __u64 lo)
 {
 	struct ns_l1 *d = bpf_map_lookup_elem(&nsv1_l1, &l1);
 	__u64 ka = (hi << 16) | (lo >> 48), kb = lo & 0xffffffffffffULL, eh, el;
-	__u32 e, base, n, pos = 0, step;
+	__u32 e, base, n, pos = 0, step, val;
 
 	if (!d)
 		return 0;
 	e = d->e[(hi >> 48) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	base = (e & ~NS_L1_CHUNK) + 1;
-	if (!ns_r6_get(base - 1, &eh, &el))
+	base = NS_L1_INDEX(e);
+	n = NS_L1_COUNT(e);
+	if (!n) {
+		if (!ns_r6_get(base, &eh, &el))
+			return 0;
+		n = (__u32)eh;
+		base++;
+	}
+	if (!ns_r6_get(base, &eh, &el))
 		return 0;
-	n = (__u32)eh;
-	step = n;
-	step |= step >> 1;
-	step |= step >> 2;
-	step |= step >> 4;
-	step |= step >> 8;
-	step |= step >> 16;
-	step = (step + 1) >> 1;
+	val = (__u32)el;
+	step = ns_floor_pow2(n);
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < NS_SEARCH_STEPS; i++) {
 		__u32 cand;
@@ -159,18 +174,19 @@ __attribute__((noinline)) __u32 ns_lookup6(__u32 l1, __u64 hi, __u64 lo)
 		if (!step)
 			break;
 		cand = pos + step;
-		if (!ns_r6_get(base + cand, &eh, &el))
-			return 0;
-		/* (eh, el >> 16) <= (ka, kb) */
-		lt = 1 - ns_le64(ka, eh);             /* eh < ka */
-		eq = ns_le64(eh, ka) & ns_le64(ka, eh);
-		ok = (cand < n) & (lt | (eq & ns_le64(el >> 16, kb)));
-		pos += (__u32)ok * step;
+		if (cand < n) {
+			if (!ns_r6_get(base + cand, &eh, &el))
+				return 0;
+			/* (eh, el >> 16) <= (ka, kb) */
+			lt = 1 - ns_le64(ka, eh);
+			eq = ns_le64(eh, ka) & ns_le64(ka, eh);
+			ok = lt | (eq & ns_le64(el >> 16, kb));
+			pos += (__u32)ok * step;
+			val += (__u32)ok * ((__u32)el - val);
+		}
 		step >>= 1;
 	}
-	if (!ns_r6_get(base + pos, &eh, &el))
-		return 0;
-	return el & 0xffff;
+	return val & 0xffff;
 }
 
 static __always_inline __u32 ns_be32_at(const __u8 *p)
@@ -214,48 +230,55 @@ static __always_inline void ns_count(void *map, __u32 key, __u32 bytes)
 	}
 }
 
-static __always_inline struct ns_bitmap *ns_bm(__u32 id)
-{
-	return bpf_map_lookup_elem(&nsv1_bitmap, &id);
-}
-
-/* One bitmap id per dimension (enum ns_dim). */
+/* The bitmap ids of the used dimensions, packed at the front. */
 struct ns_ids {
 	__u32 id[NS_DIMS];
+	__u32 one_word;     /* the table has at most 64 rules */
 };
 
 /*
- * Position of the first rule set in all eight bitmaps, or -1.  Only words
- * whose summary bits survive the AND are visited, lowest first.
+ * Position of the first rule set in the n bitmaps, or -1.  Only words whose
+ * summary bits survive the AND are visited, lowest first.  n is a constant:
+ * ns_fm1..ns_fm8 below each read exactly the bitmaps they need.
  */
-__attribute__((noinline)) int ns_first_match(struct ns_ids *ids)
+static __always_inline int ns_first_match(struct ns_ids *ids, const int n)
 {
-	struct ns_bitmap *b0, *b1, *b2, *b3, *b4, *b5, *b6, *b7;
-	__u64 sum;
+	struct ns_bitmap *b[NS_DIMS];
+	__u64 sum = ~0ULL, m;
 
 	if (!ids)
 		return -1;
-	b0 = ns_bm(ids->id[0]);
-	b1 = ns_bm(ids->id[1]);
-	b2 = ns_bm(ids->id[2]);
-	b3 = ns_bm(ids->id[3]);
-	b4 = ns_bm(ids->id[4]);
-	b5 = ns_bm(ids->id[5]);
-	b6 = ns_bm(ids->id[6]);
-	b7 = ns_bm(ids->id[7]);
-	if (!b0 || !b1 || !b2 || !b3 || !b4 || !b5 || !b6 || !b7)
-		return -1;
-	sum = b0->summary & b1->summary & b2->summary & b3->summary &
-	      b4->summary & b5->summary & b6->summary & b7->summary;
+#pragma unroll
+	for (int i = 0; i < NS_DIMS; i++) {
+		if (i >= n)
+			break;
+		b[i] = bpf_map_lookup_elem(&nsv1_bitmap, &ids->id[i]);
+		if (!b[i])
+			return -1;
+	}
+	if (ids->one_word) {
+		m = ~0ULL;
+#pragma unroll
+		for (int k = 0; k < NS_DIMS; k++)
+			if (k < n)
+				m &= b[k]->w[0];
+		return m ? (int)ns_ctz64(m) : -1;
+	}
+#pragma unroll
+	for (int k = 0; k < NS_DIMS; k++)
+		if (k < n)
+			sum &= b[k]->summary;
 	for (int i = 0; i < NS_RULE_WORDS; i++) {
 		__u32 w;
-		__u64 m;
 
 		if (!sum)
 			break;
 		w = ns_ctz64(sum);
-		m = b0->w[w] & b1->w[w] & b2->w[w] & b3->w[w] &
-		    b4->w[w] & b5->w[w] & b6->w[w] & b7->w[w];
+		m = ~0ULL;
+#pragma unroll
+		for (int k = 0; k < NS_DIMS; k++)
+			if (k < n)
+				m &= b[k]->w[w];
 		if (m)
 			return w * 64 + ns_ctz64(m);
 		sum &= sum - 1;
@@ -263,31 +286,51 @@ __attribute__((noinline)) int ns_first_match(struct ns_ids *ids)
 	return -1;
 }
 
+#define NS_FM(N)                                                               \
+	__attribute__((noinline)) int ns_fm##N(struct ns_ids *ids)             \
+	{                                                                      \
+		return ns_first_match(ids, N);                                 \
+	}
+NS_FM(1) NS_FM(2) NS_FM(3) NS_FM(4) NS_FM(5) NS_FM(6) NS_FM(7) NS_FM(8)
+
+/* Append an id.  The empty asm hides the index's range from the compiler,
+ * which would otherwise OR it into the stack address (the verifier refuses
+ * pointer ORs); the verifier still sees the mask. */
+#define NS_PUSH(v)                                                             \
+	do {                                                                   \
+		__u32 __i = n & (NS_DIMS - 1);                                 \
+		asm volatile("" : "+r"(__i));                                  \
+		ids.id[__i] = (v);                                             \
+		n++;                                                           \
+	} while (0)
+
+/* Append dimension d's id when the table uses it. */
+#define NS_ADD_DIM(d, expr)                                                    \
+	do {                                                                   \
+		if (t->used & (1u << (d)))                                     \
+			NS_PUSH(expr);                                         \
+	} while (0)
+
 /*
  * Judge the flow against table (enum ns_table_id).  bytes is the frame length
  * for the counters.  Returns NS_RES_* packed fields.
  */
 __attribute__((noinline)) int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes)
 {
-	__u32 k0 = 0, gen = 0, tk, all;
-	__u32 action = NS_ACT_PASS, source = NS_SRC_POLICY, pos = 0;
+	__u32 gen = 0, n = 0, act;
+	__u32 action = NS_ACT_PASS, source = NS_SRC_POLICY, pos = 0, effects = 0;
 	struct ns_ids ids;
-	struct ns_state *st;
+	struct ns_tslot *ts;
 	struct ns_table *t;
-	struct ns_small *sm;
-	struct ns_rule *r;
-	__u32 *id = ids.id;
-	int first;
+	int first = -1;
 
 	if (!f || table >= NS_TABLES)
-		return NS_ACT_PASS | (NS_SRC_POLICY << 4);
-	st = bpf_map_lookup_elem(&nsv1_state, &k0);
-	if (st)
-		gen = st->gen & 1;
-	tk = gen * NS_TABLES + table;
-	t = bpf_map_lookup_elem(&nsv1_tables, &tk);
-	if (!t)
+		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
+	ts = bpf_map_lookup_elem(&nsv1_tables, &table);
+	if (!ts)
 		goto out;
+	gen = ts->gen & 1;
+	t = &ts->g[gen];
 
 	if (f->reason != NS_R_OK) {
 		ns_count(&nsv1_cnt_rsn, table * NS_R_MAX + (f->reason % NS_R_MAX), bytes);
@@ -296,8 +339,6 @@ __attribute__((noinline)) int ns_engine(struct ns_flow *f, __u32 table, __u32 by
 			action = t->unusable[ns_reason_class(f->reason) & (NS_RC_MAX - 1)];
 			goto out;
 		}
-	}
-	if (f->reason == NS_R_NON_IP) {
 		source = NS_SRC_NONIP;
 		action = NS_ACT_PASS;
 	} else {
@@ -306,88 +347,85 @@ __attribute__((noinline)) int ns_engine(struct ns_flow *f, __u32 table, __u32 by
 	if (!t->nrules)
 		goto out;
 
-	/* Unused dimensions take the all-rules bitmap (the generation's
-	 * first id). */
-	all = gen * NS_BITMAPS_PER_GEN;
-	id[NS_DIM_SRC] = id[NS_DIM_DST] = id[NS_DIM_PROTO] = all;
-	id[NS_DIM_SPORT] = id[NS_DIM_DPORT] = id[NS_DIM_ICMP] = all;
-	id[NS_DIM_VLAN] = id[NS_DIM_FRAG] = all;
+	if (t->used & ((1u << NS_DIM_SRC) | (1u << NS_DIM_DST))) {
+		NS_ADD_DIM(NS_DIM_SRC, ns_addr_dim(t, f, 0, f->saddr));
+		NS_ADD_DIM(NS_DIM_DST, ns_addr_dim(t, f, 1, f->daddr));
+	}
+	if (t->used & ((1u << NS_DIM_PROTO) | (1u << NS_DIM_VLAN) | (1u << NS_DIM_FRAG))) {
+		__u32 sk = gen * NS_TABLES + table;
+		struct ns_small *sm = bpf_map_lookup_elem(&nsv1_small, &sk);
 
-	if (t->used & (1 << NS_DIM_SRC))
-		id[NS_DIM_SRC] = ns_addr_dim(t, f, 0, f->saddr);
-	if (t->used & (1 << NS_DIM_DST))
-		id[NS_DIM_DST] = ns_addr_dim(t, f, 1, f->daddr);
-	if (t->used & ((1 << NS_DIM_PROTO) | (1 << NS_DIM_VLAN) | (1 << NS_DIM_FRAG))) {
-		sm = bpf_map_lookup_elem(&nsv1_small, &tk);
 		if (!sm)
 			goto out;
-		if (t->used & (1 << NS_DIM_PROTO))
-			id[NS_DIM_PROTO] = f->l3 ? sm->proto[f->l4_proto] :
-						   t->absent[NS_DIM_PROTO];
-		if (t->used & (1 << NS_DIM_VLAN))
-			id[NS_DIM_VLAN] = sm->vlan[f->vlan_depth ?
-						   (f->vlan_outer & 0xfff) :
-						   NS_VLAN_NONE];
-		if (t->used & (1 << NS_DIM_FRAG))
-			id[NS_DIM_FRAG] = f->l3 ? sm->frag[f->frag & 3] :
-						  t->absent[NS_DIM_FRAG];
+		NS_ADD_DIM(NS_DIM_PROTO, f->l3 ? sm->proto[f->l4_proto] : t->absent[NS_DIM_PROTO]);
+		NS_ADD_DIM(NS_DIM_VLAN, sm->vlan[f->vlan_depth ? (f->vlan_outer & 0xfff) :
+					NS_VLAN_NONE]);
+		NS_ADD_DIM(NS_DIM_FRAG, f->l3 ? sm->frag[f->frag & 3] : t->absent[NS_DIM_FRAG]);
 	}
-	if (t->used & ((1 << NS_DIM_SPORT) | (1 << NS_DIM_DPORT))) {
+	if (t->used & ((1u << NS_DIM_SPORT) | (1u << NS_DIM_DPORT))) {
+		__u32 pk = (gen * NS_TABLES + table) * 2;
+
 		if (f->flags & NS_F_PORTS) {
-			__u32 pk = tk * 2;
 			struct ns_u16map *pm;
 
-			if (t->used & (1 << NS_DIM_SPORT)) {
+			if (t->used & (1u << NS_DIM_SPORT)) {
 				pm = bpf_map_lookup_elem(&nsv1_ports, &pk);
 				if (!pm)
 					goto out;
-				id[NS_DIM_SPORT] = pm->id[f->sport];
+				NS_PUSH(pm->id[f->sport]);
 			}
 			pk++;
-			if (t->used & (1 << NS_DIM_DPORT)) {
+			if (t->used & (1u << NS_DIM_DPORT)) {
 				pm = bpf_map_lookup_elem(&nsv1_ports, &pk);
 				if (!pm)
 					goto out;
-				id[NS_DIM_DPORT] = pm->id[f->dport];
+				NS_PUSH(pm->id[f->dport]);
 			}
 		} else {
-			if (t->used & (1 << NS_DIM_SPORT))
-				id[NS_DIM_SPORT] = t->absent[NS_DIM_SPORT];
-			if (t->used & (1 << NS_DIM_DPORT))
-				id[NS_DIM_DPORT] = t->absent[NS_DIM_DPORT];
+			NS_ADD_DIM(NS_DIM_SPORT, t->absent[NS_DIM_SPORT]);
+			NS_ADD_DIM(NS_DIM_DPORT, t->absent[NS_DIM_DPORT]);
 		}
 	}
-	if (t->used & (1 << NS_DIM_ICMP)) {
+	if (t->used & (1u << NS_DIM_ICMP)) {
 		if (f->flags & NS_F_ICMP) {
-			struct ns_u16map *im = bpf_map_lookup_elem(&nsv1_icmp, &tk);
+			__u32 ik = gen * NS_TABLES + table;
+			struct ns_u16map *im = bpf_map_lookup_elem(&nsv1_icmp, &ik);
 
 			if (!im)
 				goto out;
-			id[NS_DIM_ICMP] = im->id[((__u32)f->icmp_type << 8) | f->icmp_code];
+			NS_PUSH(im->id[((__u32)f->icmp_type << 8) | f->icmp_code]);
 		} else {
-			id[NS_DIM_ICMP] = t->absent[NS_DIM_ICMP];
+			NS_PUSH(t->absent[NS_DIM_ICMP]);
 		}
 	}
 
-	first = ns_first_match(&ids);
+	ids.one_word = t->nwords <= 1;
+	switch (n) {
+	case 0: first = 0; break; /* no rule constrains anything */
+	case 1: first = ns_fm1(&ids); break;
+	case 2: first = ns_fm2(&ids); break;
+	case 3: first = ns_fm3(&ids); break;
+	case 4: first = ns_fm4(&ids); break;
+	case 5: first = ns_fm5(&ids); break;
+	case 6: first = ns_fm6(&ids); break;
+	case 7: first = ns_fm7(&ids); break;
+	default: first = ns_fm8(&ids); break;
+	}
 	if (first < 0 || first >= NS_MAX_RULES)
 		goto out;
-	pos = first;
-	{
-		__u32 rk = tk * NS_MAX_RULES + pos;
-
-		r = bpf_map_lookup_elem(&nsv1_rules, &rk);
-	}
-	if (!r)
-		goto out;
+	pos = (__u32)first & (NS_MAX_RULES - 1); /* bound it for the verifier */
+	act = t->act[pos];
+	action = act & 0xf;
+	effects = act >> 4;
 	source = NS_SRC_RULE;
-	action = r->action;
-	ns_count(&nsv1_cnt_rule, r->slot, bytes);
+	ns_count(&nsv1_cnt_rule, t->slot[pos], bytes);
+	goto done;
 out:
 	action &= NS_ACT_MAX - 1;
-	ns_count(&nsv1_cnt_verd, (table * NS_SOURCES + source) * NS_ACT_MAX + action,
-		 bytes);
-	return action | (source << 4) | (gen << 6) | (pos << 8);
+	ns_count(&nsv1_cnt_verd, (table * NS_SOURCES + source) * NS_ACT_MAX + action, bytes);
+done:
+	return (action & 0xf) | ((effects & 0xf) << 4) | (source << 8) | (gen << 10) |
+	       (pos << 16);
 }
 
 #endif /* NETSIEVE_ENGINE_H */

@@ -25,12 +25,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_state SEC(".maps");
 
-/* Per generation and table: policies, used fields, lookup references. */
+/* Per table, both generations: policies, used fields, lookup references,
+ * and the action and counter slot of every rule position. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_TABLES);
+	__uint(max_entries, NS_TABLES);
 	__type(key, __u32);
-	__type(value, struct ns_table);
+	__type(value, struct ns_tslot);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_tables SEC(".maps");
 

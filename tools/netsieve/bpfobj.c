@@ -63,6 +63,39 @@ static void list_programs(struct bpf_object *obj, struct ns_buf *b)
 	}
 }
 
+/* OBJ given as id:N or pinned:PATH: a program already loaded in the kernel,
+ * run as it is, with its own maps. */
+static bool load_existing(struct ns_obj *o, const char *spec)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	uint64_t id;
+
+	if (!strncmp(spec, "id:", 3)) {
+		if (!ns_parse_u64(spec + 3, 1, UINT32_MAX, &id))
+			ns_die(NS_EXIT_USAGE, "'%s': expected id:N with a program id (bpftool prog show)", spec);
+		o->prog_fd = bpf_prog_get_fd_by_id(id);
+		if (o->prog_fd < 0)
+			ns_die(errno == EPERM ? NS_EXIT_ENV : NS_EXIT_OBJECT,
+			       "no loaded BPF program with id %llu: %s", (unsigned long long)id,
+			       strerror(errno));
+	} else if (!strncmp(spec, "pinned:", 7)) {
+		o->prog_fd = bpf_obj_get(spec + 7);
+		if (o->prog_fd < 0)
+			ns_die(NS_EXIT_OBJECT, "%s: %s", spec + 7, strerror(errno));
+	} else {
+		return false;
+	}
+	if (bpf_obj_get_info_by_fd(o->prog_fd, &info, &len))
+		ns_die(NS_EXIT_OBJECT, "%s: not a BPF program: %s", spec, strerror(errno));
+	o->type = info.type;
+	snprintf(o->name, sizeof(o->name), "%s", info.name);
+	if (o->type != BPF_PROG_TYPE_XDP && o->type != BPF_PROG_TYPE_SCHED_CLS)
+		ns_die(NS_EXIT_OBJECT, "%s: program '%s' is of type %s: netsieve runs xdp and tc programs",
+		       spec, info.name, prog_type_name(o->type));
+	return true;
+}
+
 void ns_obj_load(struct ns_obj *o, const char *path, const char *prog_name,
 		 enum ns_pin_mode mode)
 {
@@ -74,6 +107,8 @@ void ns_obj_load(struct ns_obj *o, const char *path, const char *prog_name,
 
 	memset(o, 0, sizeof(*o));
 	o->prog_fd = -1;
+	if (load_existing(o, path))
+		return;
 	if (stat(path, &st))
 		ns_die(NS_EXIT_OBJECT, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
@@ -181,10 +216,13 @@ void ns_obj_load(struct ns_obj *o, const char *path, const char *prog_name,
 		       strerror(-err), ns_libbpf_log());
 	}
 	o->prog_fd = bpf_program__fd(chosen);
+	snprintf(o->name, sizeof(o->name), "%s", bpf_program__name(chosen));
 }
 
 void ns_obj_close(struct ns_obj *o)
 {
+	if (!o->obj && o->prog_fd >= 0)
+		close(o->prog_fd);
 	if (o->obj)
 		bpf_object__close(o->obj);
 	memset(o, 0, sizeof(*o));

@@ -36,8 +36,18 @@ static void take(struct ns_store *s, struct ns_conf *c, struct snapshot *sn)
 		sn->rsn[i] = ns_store_counter(s, M_CNT_RSN, i);
 	for (int t = 0; t < NS_TABLES; t++) {
 		sn->rule[t] = calloc(c->t[t].n + 1, sizeof(struct ns_counter));
-		for (int i = 0; i < c->t[t].n; i++)
-			sn->rule[t][i] = ns_store_counter(s, M_CNT_RULE, c->t[t].rules[i].slot);
+		for (int i = 0; i < c->t[t].n; i++) {
+			const struct ns_rule *r = &c->t[t].rules[i];
+			struct ns_counter *v;
+
+			sn->rule[t][i] = ns_store_counter(s, M_CNT_RULE, r->slot);
+			/* Programs count a matched packet once, on its rule; the
+			 * per-verdict totals of rules are the sum over rules. */
+			v = &sn->verd[(t * NS_SOURCES + NS_SRC_RULE) * NS_ACT_MAX +
+				      (r->action & (NS_ACT_MAX - 1))];
+			v->packets += sn->rule[t][i].packets;
+			v->bytes += sn->rule[t][i].bytes;
+		}
 	}
 }
 

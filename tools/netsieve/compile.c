@@ -459,7 +459,7 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc, int
 	for (uint32_t b = 0; b < NS_L1_ENTRIES && !k->overflow; b++) {
 		u128 bstart = (u128)b << shift, bend = (u128)(b + 1) << shift;
 		size_t first, j;
-		uint32_t hdr;
+		uint32_t ref, n;
 
 		/* r[i] is the range active at bstart. */
 		while (i + 1 < nr && r[i + 1].start <= bstart)
@@ -470,33 +470,38 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc, int
 			continue;
 		}
 		first = i;
+		/* Ranges of this block: the active one at its start, then
+		 * every range that starts inside it. */
+		n = 1;
+		for (size_t x = j; x < nr && (b + 1 == NS_L1_ENTRIES || r[x].start < bend); x++)
+			n++;
 		if (fam == 4) {
-			uint32_t n = 1;
-
-			hdr = k->gen * NS_R4_PER_GEN + k->n4;
-			r4_push(k, 0);
+			if (k->n4 & 1)
+				r4_push(k, 0); /* chunks start on a pool element */
+			ref = (k->gen * NS_R4_PER_GEN + k->n4) / 2;
+			if (n > 127) {
+				r4_push(k, n);
+				r4_push(k, 0);
+			}
 			r4_push(k, r[first].id);
-			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++, n++)
+			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++)
 				r4_push(k, (uint32_t)(r[j].start - bstart) << 16 | r[j].id);
-			if (!k->overflow)
-				k->r4[hdr - k->gen * NS_R4_PER_GEN] = n;
 		} else {
-			uint32_t n = 1;
-
-			hdr = k->gen * NS_R6_PER_GEN + k->n6;
-			r6_push(k, 0, 0);
+			ref = k->gen * NS_R6_PER_GEN + k->n6;
+			if (n > 127)
+				r6_push(k, n, 0);
 			r6_push(k, 0, r[first].id);
-			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++, n++) {
+			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++) {
 				u128 off = r[j].start - bstart;
 				uint64_t a = (uint64_t)(off >> 48);
 				uint64_t lo = (uint64_t)off & 0xffffffffffffULL;
 
 				r6_push(k, a, lo << 16 | r[j].id);
 			}
-			if (!k->overflow)
-				k->r6[hdr - k->gen * NS_R6_PER_GEN].hi = n;
 		}
-		l1->e[b] = NS_L1_CHUNK | hdr;
+		if (ref > 0xffffff)
+			kfail(k, "address ranges beyond what a directory entry can address");
+		l1->e[b] = NS_L1_CHUNK | (n <= 127 ? n << 24 : 0) | ref;
 		i = j - 1;
 	}
 	free(r);
@@ -510,6 +515,10 @@ static void compile_table(struct ns_compiled *k, int t)
 	bits_t w;
 
 	memset(cfg, 0, sizeof(*cfg));
+	for (int i = 0; i < tc->n; i++) {
+		cfg->act[i] = tc->rules[i].action | tc->rules[i].effects << 4;
+		cfg->slot[i] = tc->rules[i].slot;
+	}
 	cfg->nrules = tc->n;
 	cfg->nwords = (tc->n + 63) / 64;
 	cfg->policy = tc->policy;
@@ -678,7 +687,10 @@ void ns_compiled_write(struct ns_compiled *k, struct ns_store *s)
 		write_range(s->fd[M_RULES], "rules", tk * NS_MAX_RULES, tc->rules,
 			    sizeof(struct ns_rule), tc->n);
 	}
-	/* Table configs last: they point at everything above. */
-	write_range(s->fd[M_TABLES], "tables", g * NS_TABLES, k->cfg,
-		    sizeof(struct ns_table), NS_TABLES);
+	/* The table configs go live with the flip (ns_store_commit). */
+}
+
+const struct ns_table *ns_compiled_table(const struct ns_compiled *k, int t)
+{
+	return &k->cfg[t];
 }

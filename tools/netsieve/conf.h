@@ -143,6 +143,7 @@ struct ns_compiled;
 struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen,
 			       char *err, size_t errlen);
 void ns_compiled_write(struct ns_compiled *k, struct ns_store *s);
+const struct ns_table *ns_compiled_table(const struct ns_compiled *k, int t);
 void ns_compiled_free(struct ns_compiled *k);
 /* Sizes, for messages and tests. */
 void ns_compiled_usage(const struct ns_compiled *k, uint32_t *bitmaps,

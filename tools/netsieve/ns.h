@@ -77,6 +77,7 @@ struct ns_obj {
 	struct bpf_program *prog;
 	enum bpf_prog_type type;  /* BPF_PROG_TYPE_XDP or _SCHED_CLS */
 	int prog_fd;
+	char name[64];            /* program name */
 	int maps_reused, maps_private, maps_created;
 };
 

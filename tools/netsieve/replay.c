@@ -88,6 +88,8 @@ static const char *usage_text =
 "\n"
 "Run every packet of PCAP (pcap or pcapng, Ethernet) through the XDP or tc\n"
 "program in OBJ with BPF_PROG_TEST_RUN and print what each packet got.\n"
+"OBJ may also be id:N or pinned:PATH, a program already loaded (e.g. the one\n"
+"attached to a device): it runs as it is, with its own maps and counters.\n"
 "Packets are numbered from 1, as in tcpdump -# and Wireshark.\n"
 "\n"
 "options:\n"
@@ -417,7 +419,7 @@ static void print_summary(struct replay *r)
 		struct ns_buf b = {};
 
 		ns_buf_printf(&b, "{\"summary\":true,\"program\":");
-		ns_json_str(&b, bpf_program__name(r->o.prog));
+		ns_json_str(&b, r->o.name);
 		ns_buf_printf(&b, ",\"type\":\"%s\",\"packets\":%llu,\"run\":%llu,"
 			      "\"verdicts\":{", r->is_tc ? "tc" : "xdp",
 			      (unsigned long long)r->packets,
@@ -449,7 +451,7 @@ static void print_summary(struct replay *r)
 
 			/* The maps this run used belong to the object: do not
 			 * close them through the store. */
-			if (ns_store_from_object(&st, r->o.obj)) {
+			if (r->o.obj && ns_store_from_object(&st, r->o.obj)) {
 				ns_buf_printf(&b, ",\"netsieve\":");
 				ns_stats_report(&st, true, &b);
 			}
@@ -461,7 +463,7 @@ static void print_summary(struct replay *r)
 	}
 
 	printf("summary: %llu packets through %s (%s): %llu run, %llu not runnable\n",
-	       (unsigned long long)r->packets, bpf_program__name(r->o.prog),
+	       (unsigned long long)r->packets, r->o.name,
 	       r->is_tc ? "tc" : "xdp", (unsigned long long)r->run,
 	       (unsigned long long)nr_total);
 	for (size_t i = 0; i < r->nvc; i++)
@@ -493,7 +495,7 @@ static void print_summary(struct replay *r)
 	if (r->stats) {
 		struct ns_store st;
 
-		if (ns_store_from_object(&st, r->o.obj)) {
+		if (r->o.obj && ns_store_from_object(&st, r->o.obj)) {
 			printf("netsieve counters of this replay:\n");
 			ns_stats_report(&st, false, NULL);
 		} else {
@@ -577,10 +579,12 @@ int cmd_replay(int argc, char **argv)
 	ns_obj_load(&r.o, r.obj_path, r.prog_name,
 		    r.private_maps || !ns_is_bpffs(ns_g.pin_dir) ? NS_PIN_PRIVATE :
 								  NS_PIN_REUSE);
+	if (!r.o.obj && (r.prog_name || r.private_maps))
+		usage_err("%s", "--prog and --private need an object file, not a loaded program");
 	r.is_tc = r.o.type == BPF_PROG_TYPE_SCHED_CLS;
 	if (r.have_ctx && !r.is_tc)
 		usage_err("--ctx applies to tc programs; '%s' is an XDP program",
-			  bpf_program__name(r.o.prog));
+			  r.o.name);
 	if (r.expect_path)
 		read_expect(&r);
 

@@ -33,7 +33,7 @@ const char *const ns_map_names[M_COUNT] = {
 };
 
 static const uint32_t value_size[M_COUNT] = {
-	[M_STATE] = sizeof(struct ns_state),   [M_TABLES] = sizeof(struct ns_table),
+	[M_STATE] = sizeof(struct ns_state),   [M_TABLES] = sizeof(struct ns_tslot),
 	[M_RULES] = sizeof(struct ns_rule),    [M_BITMAP] = sizeof(struct ns_bitmap),
 	[M_SMALL] = sizeof(struct ns_small),   [M_PORTS] = sizeof(struct ns_u16map),
 	[M_ICMP] = sizeof(struct ns_u16map),   [M_L1] = sizeof(struct ns_l1),
@@ -51,6 +51,39 @@ static void *xcalloc(size_t n, size_t sz)
 	if (!p)
 		ns_die(NS_EXIT_FAIL, "out of memory");
 	return p;
+}
+
+static void wait_for_readers(void);
+
+/* A change interrupted half way through its flip leaves some tables on the
+ * new generation (complete: it was written before any flip) and nsv1_state
+ * on the old one.  Finish it before anything else. */
+static void finish_flip(struct ns_store *s)
+{
+	static struct ns_tslot ts;
+	uint32_t g = s->state.gen & 1;
+	bool mixed = false;
+	__u32 key = 0;
+
+	for (__u32 t = 0; t < NS_TABLES; t++) {
+		if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
+			ns_die(NS_EXIT_ENV, "reading nsv1_tables: %s", strerror(errno));
+		mixed |= (ts.gen & 1) != g;
+	}
+	if (!mixed)
+		return;
+	ns_warn("finishing a configuration change that was interrupted");
+	for (__u32 t = 0; t < NS_TABLES; t++) {
+		if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
+			ns_die(NS_EXIT_ENV, "reading nsv1_tables: %s", strerror(errno));
+		ts.gen = g ^ 1;
+		if (bpf_map_update_elem(s->fd[M_TABLES], &t, &ts, 0))
+			ns_die(NS_EXIT_ENV, "writing nsv1_tables: %s", strerror(errno));
+	}
+	s->state.gen = g ^ 1;
+	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
+		ns_die(NS_EXIT_ENV, "writing nsv1_state: %s", strerror(errno));
+	wait_for_readers();
 }
 
 void ns_store_open(struct ns_store *s, bool lock)
@@ -109,6 +142,8 @@ void ns_store_open(struct ns_store *s, bool lock)
 		if (bpf_map_lookup_elem(s->fd[M_STATE], &k, &s->state))
 			ns_die(NS_EXIT_ENV, "reading nsv1_state: %s", strerror(errno));
 	}
+	if (lock)
+		finish_flip(s);
 }
 
 bool ns_store_from_object(struct ns_store *s, struct bpf_object *obj)
@@ -146,15 +181,16 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 	memset(c, 0, sizeof(*c));
 	c->next_rule_id = s->state.next_rule_id ? s->state.next_rule_id : 1;
 	for (int t = 0; t < NS_TABLES; t++) {
-		struct ns_table cfg;
-		__u32 k = gen * NS_TABLES + t;
+		static struct ns_tslot ts;
+		struct ns_table *cfg = &ts.g[gen];
+		__u32 k = gen * NS_TABLES + t, tk = t;
 		struct ns_tconf *tc = &c->t[t];
 
-		if (bpf_map_lookup_elem(s->fd[M_TABLES], &k, &cfg))
+		if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
 			ns_die(NS_EXIT_ENV, "reading nsv1_tables: %s", strerror(errno));
-		tc->policy = cfg.policy;
-		memcpy(tc->unusable, cfg.unusable, sizeof(tc->unusable));
-		tc->n = cfg.nrules > NS_MAX_RULES ? NS_MAX_RULES : cfg.nrules;
+		tc->policy = cfg->policy;
+		memcpy(tc->unusable, cfg->unusable, sizeof(tc->unusable));
+		tc->n = cfg->nrules > NS_MAX_RULES ? NS_MAX_RULES : cfg->nrules;
 		tc->cap = tc->n + 1;
 		tc->rules = xcalloc(tc->cap, sizeof(*tc->rules));
 		for (int i = 0; i < tc->n; i++) {
@@ -467,6 +503,19 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 			if (!old_used[c->t[t].rules[i].slot])
 				zero_slot(s, c->t[t].rules[i].slot);
 	ns_compiled_write(k, s);
+	/* The flip: each table's slot gets its new half and the new gen in one
+	 * write.  A packet reads one table once, so it sees one generation. */
+	for (int t = 0; t < NS_TABLES; t++) {
+		static struct ns_tslot ts;
+		__u32 tk = t;
+
+		if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
+			ns_die(NS_EXIT_ENV, "reading nsv1_tables: %s", strerror(errno));
+		ts.g[newgen] = *ns_compiled_table(k, t);
+		ts.gen = newgen;
+		if (bpf_map_update_elem(s->fd[M_TABLES], &tk, &ts, 0))
+			ns_die(NS_EXIT_ENV, "publishing the new configuration: %s", strerror(errno));
+	}
 	ns_compiled_free(k);
 
 	s->state.gen = newgen;

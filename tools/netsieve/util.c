@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* netsieve CLI: errors, number parsing, libbpf log capture, small buffers. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,12 +64,15 @@ static struct ns_buf libbpf_log;
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
-	char tmp[4096];
+	char *tmp = NULL;
 
 	if (level == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	/* Verifier logs come as one message of any length. */
+	if (vasprintf(&tmp, fmt, ap) < 0)
+		return 0;
 	ns_buf_printf(&libbpf_log, "%s", tmp);
+	free(tmp);
 	return 0;
 }
 
