@@ -84,7 +84,7 @@ static int cmd_init(int argc, char **argv)
 		       "Create and pin the netsieve maps (from OBJ, default xdp_firewall.o)\n"
 		       "without attaching anything; a later ip/tc attach of the same layout\n"
 		       "reuses them.  Running it again changes nothing.\n");
-		return argc > 2 ? NS_EXIT_USAGE : NS_EXIT_OK;
+		return want_help(argc, argv) ? NS_EXIT_OK : NS_EXIT_USAGE;
 	}
 	obj = argc == 2 ? argv[1] : default_object("xdp_firewall.o");
 	/* The pin directory must end up on a bpffs: find the nearest existing
@@ -558,13 +558,15 @@ static int cmd_load(int argc, char **argv)
 	int lineno = 0, total = 0;
 
 	if (want_help(argc, argv) || argc != 2) {
-		fprintf(argc != 2 ? stderr : stdout,
+		bool help = want_help(argc, argv);
+
+		fprintf(help ? stdout : stderr,
 			"usage: netsieve [--pin-dir DIR] load FILE\n\n"
 			"Replace the rules and policies of every table, and the sets the file\n"
 			"names, with the configuration in FILE (lines as 'netsieve save' prints\n"
 			"them; '-' reads standard input).  The switch is atomic: no packet sees\n"
 			"a mix of old and new rules.  Sets the file does not name are kept.\n");
-		return argc != 2 ? NS_EXIT_USAGE : NS_EXIT_OK;
+		return help ? NS_EXIT_OK : NS_EXIT_USAGE;
 	}
 	f = strcmp(argv[1], "-") ? fopen(argv[1], "r") : stdin;
 	if (!f)
@@ -626,11 +628,13 @@ static int cmd_save(int argc, char **argv)
 	struct ns_conf c;
 
 	if (want_help(argc, argv) || argc != 1) {
-		fprintf(argc != 1 ? stderr : stdout,
+		bool help = want_help(argc, argv);
+
+		fprintf(help ? stdout : stderr,
 			"usage: netsieve [--pin-dir DIR] save\n\n"
 			"Print the live configuration (sets, policies, rules) as a file that\n"
 			"'netsieve load' takes.\n");
-		return argc != 1 ? NS_EXIT_USAGE : NS_EXIT_OK;
+		return help ? NS_EXIT_OK : NS_EXIT_USAGE;
 	}
 	ns_store_open(&s, false);
 	load_conf(&s, &c, true);

@@ -440,7 +440,8 @@ static int cmd_status(int argc, char **argv)
 	ns_store_read(&s, &c);
 	for (int i = 0; i < NS_MAX_SETS; i++)
 		nsets += c.sets[i].name[0] != 0;
-	bpf_obj_get_info_by_fd(s.fd[M_STATE], &sinfo, &slen);
+	/* Programs read nsv1_tables: that map's id identifies users. */
+	bpf_obj_get_info_by_fd(s.fd[M_TABLES], &sinfo, &slen);
 	natt = find_attachments(att, 256);
 
 	if (json) {
@@ -471,15 +472,15 @@ static int cmd_status(int argc, char **argv)
 		for (int t = 0; t < NS_TABLES; t++)
 			printf("  table %-8s %4d rule%s, policy %s\n", ns_table_names[t], c.t[t].n,
 			       c.t[t].n == 1 ? " " : "s", c.t[t].policy == NS_ACT_DROP ? "drop" : "pass");
-		printf("maps: nsv1_state id %u (", sinfo.id);
-		for (int i = 1; i < M_COUNT; i++) {
+		printf("maps: ");
+		for (int i = 0; i < M_COUNT; i++) {
 			struct bpf_map_info mi = {};
 			__u32 ml = sizeof(mi);
 
 			bpf_obj_get_info_by_fd(s.fd[i], &mi, &ml);
-			printf("%s%s %u", i > 1 ? ", " : "", ns_map_names[i] + 5, mi.id);
+			printf("%s%s %u", i ? ", " : "", ns_map_names[i] + 5, mi.id);
 		}
-		printf(")\nprograms using these maps:\n");
+		printf("\nprograms using these maps:\n");
 	}
 	while (!bpf_prog_get_next_id(id, &id)) {
 		struct bpf_prog_info info = {};

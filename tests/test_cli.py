@@ -1,0 +1,298 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""The configuration CLI: every command, and every bad input refused with one
+line, a non-zero exit and no change to the live configuration."""
+import json
+import os
+
+import pytest
+
+from conftest import ns, obj, one_line_error
+from fw import FW_O, Firewall
+
+BASE = """set add bl 192.0.2.0/24 2001:db8:bad::/48
+rule add src @bl action drop
+rule add proto tcp dport 22 src 10.0.0.0/8 action pass
+rule add table ingress proto udp action drop
+policy table egress drop
+"""
+
+
+@pytest.fixture
+def fw(pin_dir):
+    f = Firewall(pin_dir)
+    f.load(BASE)
+    return f
+
+
+def snapshot(fw):
+    """Everything a change could touch, as text."""
+    save = fw.ok("save").splitlines()[1:]  # first line holds a timestamp
+    return save, fw.ok("rule", "list", "--json"), fw.ok("set", "list")
+
+
+# --- bad input: (args, exit code, words the message must contain) -----------
+
+BAD = [
+    (["rule", "add", "src", "10.0.0.0/33", "action", "drop"], 2, ["10.0.0.0/33", "0-32"]),
+    (["rule", "add", "src", "10.0.0.1/24", "action", "drop"], 2, ["host bits", "10.0.0.0/24"]),
+    (["rule", "add", "dst", "2001:db8::1/64", "action", "drop"], 2, ["host bits", "2001:db8::/64"]),
+    (["rule", "add", "src", "10.0.0", "action", "drop"], 2, ["'10.0.0'"]),
+    (["rule", "add", "src", "::1/129", "action", "drop"], 2, ["0-128"]),
+    (["rule", "add", "dport", "70000", "action", "drop"], 2, ["70000", "0-65535"]),
+    (["rule", "add", "dport", "90-80", "action", "drop"], 2, ["backwards", "80-90"]),
+    (["rule", "add", "sport", "-1", "action", "drop"], 2, ["sport"]),
+    (["rule", "add", "frobnicate", "1", "action", "drop"], 2, ["unknown word 'frobnicate'"]),
+    (["rule", "add", "src", "@nope", "action", "drop"], 2, ["no set named 'nope'"]),
+    (["rule", "add", "proto", "tcp"], 2, ["needs an action"]),
+    (["rule", "add", "proto", "bogus", "action", "drop"], 2, ["proto 'bogus'"]),
+    (["rule", "add", "proto", "256", "action", "drop"], 2, ["proto '256'"]),
+    (["rule", "add", "icmp-type", "8", "action", "drop"], 2, ["icmp-type needs proto icmp"]),
+    (["rule", "add", "proto", "icmp", "dport", "80", "action", "drop"], 2, ["ports need proto tcp"]),
+    (["rule", "add", "proto", "icmp", "src", "2001:db8::/32", "action", "drop"], 2, ["IPv4"]),
+    (["rule", "add", "src", "10.0.0.0/8", "dst", "2001:db8::/32", "action", "drop"], 2, ["different IP versions"]),
+    (["rule", "add", "vlan", "5000", "action", "drop"], 2, ["vlan '5000'"]),
+    (["rule", "add", "frag", "middle", "action", "drop"], 2, ["frag 'middle'"]),
+    (["rule", "add", "frag", "later", "dport", "53", "action", "drop"], 2, ["never match"]),
+    (["rule", "add", "src", "10.0.0.0/8", "src", "10.0.0.0/8", "action", "drop"], 2, ["src given twice"]),
+    (["rule", "add", "pos", "0", "action", "drop"], 2, ["pos '0'"]),
+    (["rule", "add", "pos", "9", "action", "drop"], 2, ["pos 9", "has 2 rules"]),
+    (["rule", "add", "table", "nat", "action", "drop"], 2, ["unknown table 'nat'"]),
+    (["rule", "add", "action", "classify", "1:10"], 2, ["not in table xdp"]),
+    (["rule", "add", "table", "egress", "action", "classify", "1:zz"], 2, ["classify '1:zz'"]),
+    (["rule", "add", "table", "egress", "action", "mark", "0x100000000"], 2, ["mark"]),
+    (["rule", "add", "table", "egress", "action", "dscp", "64"], 2, ["dscp 64", "0-63"]),
+    (["rule", "add", "table", "egress", "action", "dscp", "fast"], 2, ["dscp 'fast'"]),
+    (["rule", "add", "action", "drop", "pass"], 2, ["one verdict"]),
+    (["rule", "del", "999"], 2, ["no rule with id 999"]),
+    (["rule", "del", "table", "egress", "1"], 2, ["no rule with id 1 in table egress"]),
+    (["rule", "del", "x"], 2, ["'x' is not a rule id"]),
+    (["rule", "frob"], 2, ["unknown subcommand 'frob'"]),
+    (["policy", "maybe"], 2, ["expected drop or pass"]),
+    (["policy", "unusable", "weird", "drop"], 2, ["unknown class 'weird'"]),
+    (["set", "add", "bad.name", "10.0.0.0/8"], 2, ["bad set name 'bad.name'"]),
+    (["set", "add", "bl", "10.0.0.0/8", "10.0.0.1/8"], 2, ["host bits", "nothing was changed"]),
+    (["set", "del", "bl", "10.9.9.0/24"], 2, ["not in set bl"]),
+    (["set", "del", "nope", "10.9.9.0/24"], 2, ["no set named 'nope'"]),
+    (["set", "destroy", "bl"], 2, ["used by table xdp"]),
+    (["set", "load", "bl", "/nonexistent/list"], 3, ["/nonexistent/list"]),
+    (["set", "list", "nope"], 2, ["no set named 'nope'"]),
+    (["load", "/nonexistent.conf"], 3, ["/nonexistent.conf"]),
+    (["stats", "--watch", "0"], 2, ["--watch"]),
+    (["stats", "--bogus"], 2, ["unexpected '--bogus'"]),
+]
+
+
+@pytest.mark.parametrize("args,code,needles", BAD, ids=[" ".join(b[0]) for b in BAD])
+def test_bad_input_changes_nothing(fw, args, code, needles):
+    before = snapshot(fw)
+    one_line_error(fw.cli(*args), code, *needles)
+    assert snapshot(fw) == before
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("rule add proto tcp action drop\nrule add dport 99999 action drop\n", "-:2:"),
+    ("policy drop\nfrobnicate\n", "-:2: 'frobnicate' is not a configuration line"),
+    ("set add x 10.0.0.0/8\nset add x 300.0.0.0/8\n", "-:2:"),
+    ("rule add src @undefined action drop\n", "-:1: src @undefined: no set named"),
+])
+def test_bad_config_file_changes_nothing(fw, text, needle):
+    before = snapshot(fw)
+    one_line_error(fw.cli("load", "-", input=text), 3, needle, "nothing was changed")
+    assert snapshot(fw) == before
+
+
+def test_bad_set_file_names_the_line(fw, tmp):
+    p = tmp / "list"
+    p.write_text("# blocklist\n203.0.113.0/24\n\n198.51.100.7 198.51.100.8\nnot-an-address\n")
+    before = snapshot(fw)
+    one_line_error(fw.cli("set", "load", "bl", p), 3, f"{p}:5:", "not-an-address")
+    assert snapshot(fw) == before
+
+
+def test_no_pinned_maps_yet(pin_dir):
+    one_line_error(ns("rule", "list", pin_dir=pin_dir), 5, "no netsieve maps", "netsieve init")
+    one_line_error(ns("rule", "add", "action", "drop", pin_dir=pin_dir), 5, "no netsieve maps")
+    assert os.listdir(pin_dir) == []
+
+
+def test_missing_pin_dir():
+    one_line_error(ns("rule", "list", pin_dir="/nonexistent/pins"), 5, "does not exist")
+
+
+def test_not_bpffs(tmp):
+    one_line_error(ns("rule", "list", pin_dir=str(tmp)), 5, "not on a bpf filesystem")
+    one_line_error(ns("init", FW_O, pin_dir=str(tmp / "sub")), 5, "not on a bpf filesystem")
+    assert os.listdir(tmp) == []
+
+
+def test_init_bad_object(pin_dir):
+    one_line_error(ns("init", "/nonexistent.o", pin_dir=pin_dir), 4, "/nonexistent.o")
+
+
+# --- the good paths ------------------------------------------------------------
+
+def test_init_is_idempotent_and_creates_the_iproute2_layout(bpffs):
+    d = os.path.join(bpffs, "idem", "tc", "globals")
+    r = ns("init", FW_O, pin_dir=d)
+    assert r.returncode == 0 and "15 created, 0 already pinned" in r.stdout
+    names = sorted(os.listdir(d))
+    assert names and all(n.startswith("nsv1_") for n in names)
+    r = ns("init", FW_O, pin_dir=d)
+    assert r.returncode == 0 and "0 created, 15 already pinned" in r.stdout
+    assert sorted(os.listdir(d)) == names
+
+
+def test_init_default_object_is_found(bpffs):
+    d = os.path.join(bpffs, "defobj")
+    r = ns("init", pin_dir=d)
+    assert r.returncode == 0, r.stderr
+
+
+def test_rule_ids_positions_and_delete(pin_dir):
+    f = Firewall(pin_dir)
+    assert "rule 1 added to table xdp at position 1" in f.ok("rule", "add", "proto", "tcp", "action", "drop")
+    assert "rule 2 added to table xdp at position 2" in f.ok("rule", "add", "proto", "udp", "action", "drop")
+    assert "rule 3 added to table xdp at position 1" in f.ok("rule", "add", "pos", "1", "dport", "53", "action", "pass")
+    rules = f.rules()
+    assert [(r["pos"], r["id"], r["rule"]) for r in rules] == [
+        (1, 3, "dport 53 action pass"), (2, 1, "proto tcp action drop"),
+        (3, 2, "proto udp action drop")]
+    assert "rule 1 deleted from table xdp (was at position 2)" in f.ok("rule", "del", "1")
+    assert [r["id"] for r in f.rules()] == [3, 2]
+    # ids are never reused
+    assert "rule 4 added" in f.ok("rule", "add", "proto", "sctp", "action", "drop")
+
+
+def test_rule_list_text(fw):
+    out = fw.ok("rule", "list", "table", "xdp")
+    assert "table xdp: policy pass, 2 rules" in out
+    assert "src @bl action drop" in out
+    assert "src 10.0.0.0/8 proto tcp dport 22 action pass" in out
+    assert "table ingress" not in out
+
+
+def test_rule_flush_only_that_table(fw):
+    assert "table ingress: 1 rule removed" in fw.ok("rule", "flush", "table", "ingress")
+    assert [r["table"] for r in fw.rules()] == ["xdp", "xdp"]
+    assert "table xdp: 2 rules removed" in fw.ok("rule", "flush")
+    assert fw.rules() == []
+
+
+def test_policy_show_and_set(fw):
+    assert fw.ok("policy", "table", "egress").startswith("table egress: policy drop")
+    assert "unusable truncated frames: drop" in fw.ok("policy", "unusable", "truncated", "drop")
+    out = fw.ok("policy", "table", "xdp")
+    assert "unusable truncated drop" in out and "unusable malformed pass" in out
+    fw.ok("policy", "unusable", "all", "pass")
+    assert "unusable truncated pass" in fw.ok("policy", "table", "xdp")
+
+
+def test_set_commands(fw, tmp):
+    out = fw.ok("set", "add", "new", "10.1.0.0/16", "10.2.0.0/16", "10.1.0.0/16")
+    assert "created" in out and "2 in all" in out
+    assert fw.ok("set", "list", "new").split() == ["10.1.0.0/16", "10.2.0.0/16"]
+    listing = fw.ok("set", "list")
+    assert "bl" in listing and "new" in listing and "table xdp rule id" in listing
+    fw.ok("set", "del", "new", "10.2.0.0/16")
+    assert fw.ok("set", "list", "new").split() == ["10.1.0.0/16"]
+    p = tmp / "list"
+    p.write_text("# comment\n198.18.0.0/15  203.0.113.5\n2001:db8::/32\n")
+    assert "2 IPv4 and 1 IPv6" in fw.ok("set", "load", "new", p)
+    assert fw.ok("set", "list", "new").split() == ["198.18.0.0/15", "203.0.113.5/32", "2001:db8::/32"]
+    fw.ok("set", "flush", "new")
+    assert fw.ok("set", "list", "new") == ""
+    fw.ok("set", "destroy", "new")
+    assert "new" not in fw.ok("set", "list")
+
+
+def test_set_change_takes_effect_on_referencing_rule(fw):
+    from scapy.all import IP, TCP, Ether
+    pkt = Ether() / IP(src="198.51.100.77", dst="10.0.0.1") / TCP()
+    assert fw.verdicts([pkt]) == ["XDP_PASS"]
+    fw.ok("set", "add", "bl", "198.51.100.77")
+    assert fw.verdicts([pkt]) == ["XDP_DROP"]
+    fw.ok("set", "del", "bl", "198.51.100.77/32")
+    assert fw.verdicts([pkt]) == ["XDP_PASS"]
+
+
+def test_save_load_round_trip(fw, bpffs):
+    saved = fw.ok("save")
+    other = Firewall(os.path.join(bpffs, "roundtrip"))
+    os.makedirs(other.pin_dir, exist_ok=True)
+    other.load(saved)
+    assert other.ok("save").splitlines()[1:] == saved.splitlines()[1:]
+    # loading the same configuration again is a no-op
+    fw.load(saved)
+    assert fw.ok("save").splitlines()[1:] == saved.splitlines()[1:]
+
+
+def test_load_keeps_ids_and_counters_of_unchanged_rules(fw):
+    from scapy.all import IP, TCP, Ether
+    fw.ok("rule", "add", "proto", "tcp", "dport", "80", "action", "drop")
+    # live counters come from replays with the pinned maps? No: a replay keeps
+    # counters private.  Make the rule's counter non-zero through the CLI's
+    # own view instead: ids and slots are what load must keep.
+    before = {r["rule"]: r["id"] for r in fw.rules()}
+    fw.load(BASE + "rule add proto tcp dport 80 action drop\nrule add proto udp dport 9 action drop\n")
+    after = {r["rule"]: r["id"] for r in fw.rules()}
+    for rule, rid in before.items():
+        assert after[rule] == rid, rule
+    assert after["proto udp dport 9 action drop"] > max(before.values())
+
+
+def test_load_replaces_everything_but_unnamed_sets(fw):
+    fw.ok("set", "add", "keepme", "10.9.0.0/16")
+    fw.load("rule add proto icmp action drop\n")
+    assert [r["rule"] for r in fw.rules()] == ["proto icmp action drop"]
+    assert fw.ok("policy", "table", "egress").startswith("table egress: policy pass")
+    assert "keepme" in fw.ok("set", "list")
+    assert fw.ok("set", "list", "keepme").split() == ["10.9.0.0/16"]
+
+
+def test_load_file_with_relative_set_load(fw, tmp):
+    (tmp / "lists").mkdir()
+    (tmp / "lists" / "bad.txt").write_text("203.0.113.0/24\n")
+    conf = tmp / "fw.conf"
+    conf.write_text("set load bl lists/bad.txt\nrule add src @bl action drop\n")
+    fw.ok("load", conf)
+    assert fw.ok("set", "list", "bl").split() == ["203.0.113.0/24"]
+
+
+def test_stats_json_shape(fw):
+    st = fw.stats()
+    assert [t["table"] for t in st["tables"]] == ["xdp", "ingress", "egress"]
+    xdp = st["tables"][0]
+    assert xdp["rules_count"] == 2 and len(xdp["rules"]) == 2
+    assert set(xdp["verdicts"]) == {"rule_pass", "rule_drop", "policy_pass", "policy_drop",
+                                    "unusable_pass", "unusable_drop", "nonip_pass"}
+    r = fw.cli("stats", "--watch", "1", "--count", "1", "--json")
+    assert r.returncode == 0
+    rates = json.loads(r.stdout.splitlines()[-1])
+    assert rates["rates"] is True
+
+
+def test_stats_text(fw):
+    out = fw.ok("stats")
+    assert "table xdp: policy pass, 2 rules" in out
+    assert "table egress: no rules, no packets" in out
+
+
+def test_status(fw):
+    out = fw.ok("status")
+    assert f"pin dir: {fw.pin_dir} (layout v1)" in out
+    assert "table xdp" in out and "2 rules" in out
+    st = json.loads(fw.ok("status", "--json"))
+    assert st["tables"]["xdp"]["rules"] == 2 and st["tables"]["egress"]["policy"] == "drop"
+    assert st["initialized"] is True and st["sets"] == 1
+    assert set(st["maps"]) >= {"nsv1_state", "nsv1_tables", "nsv1_rules"}
+
+
+def test_help_everywhere():
+    for cmd in (["rule", "--help"], ["set", "--help"], ["policy", "--help"],
+                ["load", "--help"], ["save", "--help"], ["stats", "--help"],
+                ["status", "--help"], ["init", "--help"]):
+        r = ns(*cmd)
+        assert r.returncode == 0 and "usage:" in r.stdout, cmd
+    r = ns("--help")
+    for c in ("init", "rule", "policy", "set", "load", "save", "stats", "status", "replay"):
+        assert f"  {c} " in r.stdout
