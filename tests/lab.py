@@ -11,7 +11,7 @@ import time
 from conftest import NETSIEVE, PYTHON, ROOT
 
 _seq = itertools.count()
-PEER = os.path.join(ROOT, "tests", "netpeer.py")
+PEER = os.path.join(ROOT, "tools", "netpeer")
 
 
 class Lab:

@@ -134,11 +134,11 @@ def test_init_bad_object(pin_dir):
 def test_init_is_idempotent_and_creates_the_iproute2_layout(bpffs):
     d = os.path.join(bpffs, "idem", "tc", "globals")
     r = ns("init", FW_O, pin_dir=d)
-    assert r.returncode == 0 and "15 created, 0 already pinned" in r.stdout
+    assert r.returncode == 0 and "11 created, 0 already pinned" in r.stdout
     names = sorted(os.listdir(d))
     assert names and all(n.startswith("nsv1_") for n in names)
     r = ns("init", FW_O, pin_dir=d)
-    assert r.returncode == 0 and "0 created, 15 already pinned" in r.stdout
+    assert r.returncode == 0 and "0 created, 11 already pinned" in r.stdout
     assert sorted(os.listdir(d)) == names
 
 
@@ -284,7 +284,7 @@ def test_status(fw):
     st = json.loads(fw.ok("status", "--json"))
     assert st["tables"]["xdp"]["rules"] == 2 and st["tables"]["egress"]["policy"] == "drop"
     assert st["initialized"] is True and st["sets"] == 1
-    assert set(st["maps"]) >= {"nsv1_state", "nsv1_tables", "nsv1_rules"}
+    assert set(st["maps"]) >= {"nsv1_state", "nsv1_tables", "nsv1_rules", "nsv1_bitmap"}
 
 
 def test_help_everywhere():

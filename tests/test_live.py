@@ -123,7 +123,7 @@ def test_atomic_load_under_traffic(lab, tmp):
     lab.start(lab.b, "udp-server", lab.b4, 7000, log0)
     lab.start(lab.b, "udp-server", lab.b4, 7001, log1)
     sender = subprocess.Popen(["nsenter", f"--net=/run/netns/{lab.a}", "/usr/bin/python3",
-                               os.path.join(ROOT, "tests", "netpeer.py"), "udp-stream",
+                               os.path.join(ROOT, "tools", "netpeer"), "udp-stream",
                                lab.b4, "7000", "4", "x", "y"], stdout=subprocess.PIPE, text=True)
     lab.procs.append(sender)
     loads = 0

@@ -77,43 +77,44 @@ enum ns_action {
 #define NS_EFF_DSCP     0x04 /* arg_dscp */
 
 /* Match dimensions.  Each gives, per packet, the bitmap of rules whose
- * constraint on that field the packet satisfies. */
+ * constraint on that field the packet satisfies.  The engine collects the
+ * used ones in this order (the compiler's per-dimension data follows it). */
 enum ns_dim {
 	NS_DIM_SRC = 0,
 	NS_DIM_DST,
 	NS_DIM_PROTO,
+	NS_DIM_VLAN,
+	NS_DIM_FRAG,
 	NS_DIM_SPORT,
 	NS_DIM_DPORT,
 	NS_DIM_ICMP,
-	NS_DIM_VLAN,
-	NS_DIM_FRAG,
 	NS_DIMS,
 };
 
 #define NS_VLAN_NONE 4096 /* vlan lookup index of an untagged frame */
 
 /* Address lookup reference (struct ns_table.addr): either a constant bitmap
- * id, or NS_ADDR_L1 | index of a directory table in nsv1_l1. */
+ * id, or NS_ADDR_L1: look the address up in the table's directory l1[][]. */
 #define NS_ADDR_L1 0x80000000u
 
-/* Directory entry (nsv1_l1): bit 31 clear: the bitmap id for the whole /16
- * (IPv4) or top-16-bit block (IPv6).  Bit 31 set: a chunk of n sorted ranges
- * in the range pool, the first starting at the block's first address.
- * Bits 24..30 hold n when n <= 127 (else 0: the chunk starts with a header
- * whose first word is n); bits 0..23 locate the chunk: for IPv4 the index of
- * the 64-bit pool element (two ranges each) it starts in, for IPv6 the index
- * of its first range. */
+/* Directory entry (struct ns_table.l1): bit 31 clear: the bitmap id for the
+ * whole /16 (IPv4) or top-16-bit block (IPv6).  Bit 31 set: a chunk of n
+ * sorted ranges in the generation's range pool, the first starting at the
+ * block's first address.  Bits 24..30 hold n when n <= 127 (else 0: the
+ * chunk starts with a header entry holding n); bits 0..23 are the index of
+ * the chunk's first entry in the pool. */
 #define NS_L1_CHUNK 0x80000000u
 #define NS_L1_COUNT(e) (((e) >> 24) & 0x7f)
 #define NS_L1_INDEX(e) ((e) & 0xffffff)
 #define NS_L1_ENTRIES 65536
-#define NS_L1_PER_GEN (NS_TABLES * 2 /* src,dst */ * 2 /* v4,v6 */)
 
-/* IPv4 range: (low 16 bits of the first address << 16) | bitmap id; two
- * per 64-bit pool element (range i: element i / 2, low half when i is even).
- * IPv6 range: one per element: hi = address bits 16..79, lo = (bits 80..127
- * << 16) | bitmap id.  (One lookup per search step and no index arithmetic
- * on map values keeps the verifier from tracking every step precisely.) */
+/* IPv4 range: (low 16 bits of the first address << 16) | bitmap id.
+ * IPv6 range: hi = address bits 16..79, lo = (bits 80..127 << 16) | id.
+ * Pools hold one generation each, in one map value (pool sizes are powers
+ * of two so that an index can be masked into range). */
+_Static_assert((NS_R4_PER_GEN & (NS_R4_PER_GEN - 1)) == 0, "power of two");
+_Static_assert((NS_R6_PER_GEN & (NS_R6_PER_GEN - 1)) == 0, "power of two");
+_Static_assert((NS_BITMAPS_PER_GEN & (NS_BITMAPS_PER_GEN - 1)) == 0, "power of two");
 
 /* ---- map values ---------------------------------------------------- */
 
@@ -127,18 +128,45 @@ struct ns_state {
 };
 #define NS_STATE_MAGIC 0x6e737631 /* "nsv1" */
 
-/* One generation of one table. */
+/*
+ * One generation of one table: everything a packet needs besides the
+ * bitmaps and address ranges, so that one map lookup finds it all.
+ *
+ * Bitmaps do not hold rules in their written order: rules are laid out so
+ * that rules constraining the same fields, and accepting similar values,
+ * share 64-rule words, each word in written order (docs/DESIGN.md).  prio[]
+ * maps a layout position back to the rule position, which decides between
+ * matches in different words.  Bitmap ids are relative to the generation.
+ */
 struct ns_table {
 	__u16 nrules;
-	__u8 nwords;                  /* ceil(nrules / 64) */
+	__u8 nwords;                  /* layout words in use */
 	__u8 policy;                  /* enum ns_action when no rule matches */
 	__u8 unusable[NS_RC_MAX];     /* verdict per reason class (enum ns_action) */
 	__u32 used;                   /* bit per enum ns_dim some rule constrains */
 	__u16 absent[NS_DIMS];        /* bitmap id when the packet lacks the field */
 	__u32 addr[2][2];             /* [src,dst][v4,v6]: see NS_ADDR_L1 */
-	__u8 act[NS_MAX_RULES];       /* by position: action | effects << 4 */
-	__u16 slot[NS_MAX_RULES];     /* by position: counter slot */
+	/* By dimension: bit w set when every rule in layout word w constrains
+	 * it (0 for dimensions no rule uses). */
+	__u64 req[NS_DIMS];
+	__u64 words;                  /* bit w: layout word w holds rules */
+	__u8 ctz[64];                 /* de Bruijn table: trailing zeros of a bit
+				       * (x & -x) * NS_DEBRUIJN >> 58 */
+	__u16 wordmin[NS_RULE_WORDS]; /* smallest rule position in each word */
+	__u16 prio[NS_MAX_RULES];     /* layout position -> rule position */
+	__u8 act[NS_MAX_RULES];       /* by rule position: action | effects << 4 */
+	__u16 slot[NS_MAX_RULES];     /* by rule position: counter slot */
+	/* Bitmap ids by field value. */
+	__u16 proto[256];
+	__u16 vlan[NS_VLAN_NONE + 4]; /* VID, or NS_VLAN_NONE when untagged */
+	__u16 frag[4];                /* by enum ns_frag; [3] unused */
+	__u16 sport[65536];
+	__u16 dport[65536];
+	__u16 icmp[65536];            /* type << 8 | code */
+	__u32 l1[2][2][NS_L1_ENTRIES]; /* [src,dst][v4,v6] address directories */
 };
+#define NS_NO_RULE 0xffff
+#define NS_DEBRUIJN 0x03f79d71b4ca8b09ULL
 
 /* nsv1_tables[table]: both generations of a table and which one is live,
  * so that a packet needs one lookup to find its rules.  The CLI writes the
@@ -182,31 +210,28 @@ struct ns_rule {
 #define NS_ADDR_KIND_V6  2
 #define NS_ADDR_KIND_SET 3
 
-/* nsv1_bitmap[id] */
+/* nsv1_bitmap[id]: the rules a value of one field satisfies. */
 struct ns_bitmap {
-	__u64 summary;               /* bit i set: w[i] != 0 */
-	__u64 w[NS_RULE_WORDS];      /* bit p: rule at position p */
+	__u64 spec;                  /* bit i: word i holds a rule that names
+				      * this field and accepts the value */
+	__u64 w[NS_RULE_WORDS];      /* bit p: rule at layout position p */
 };
 
-/* nsv1_small[gen * NS_TABLES + table] */
-struct ns_small {
-	__u16 proto[256];
-	__u16 vlan[NS_VLAN_NONE + 1];
-	__u16 frag[4];         /* by enum ns_frag; [3] unused */
-};
-
-/* nsv1_ports[(gen * NS_TABLES + table) * 2 + (0 sport, 1 dport)],
- * nsv1_icmp[gen * NS_TABLES + table] (index type << 8 | code) */
-struct ns_u16map {
-	__u16 id[65536];
-};
-
-struct ns_l1 {
-	__u32 e[NS_L1_ENTRIES];
+/* nsv1_bitmap[gen], nsv1_r4[gen], nsv1_r6[gen]: one generation each. */
+struct ns_bmpool {
+	struct ns_bitmap b[NS_BITMAPS_PER_GEN];
 };
 
 struct ns_r6 {
 	__u64 hi, lo;
+};
+
+struct ns_r4pool {
+	__u32 r[NS_R4_PER_GEN];
+};
+
+struct ns_r6pool {
+	struct ns_r6 r[NS_R6_PER_GEN];
 };
 
 /* nsv1_setdir[index] */

@@ -40,18 +40,6 @@
 /* Steps of a range search: enough for the largest chunk a pool can hold. */
 #define NS_SEARCH_STEPS 22
 
-/* Count trailing zeros without branches (a branchy version makes the
- * verifier walk every path).  x must not be 0. */
-static __always_inline __u32 ns_ctz64(__u64 x)
-{
-	__u64 v = (x & -x) - 1;
-
-	v = v - ((v >> 1) & 0x5555555555555555ULL);
-	v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
-	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-	return (__u32)((v * 0x0101010101010101ULL) >> 56) & 63;
-}
-
 /* 1 if a <= b (unsigned 64-bit), without a branch. */
 static __always_inline __u64 ns_le64(__u64 a, __u64 b)
 {
@@ -69,124 +57,86 @@ static __always_inline __u32 ns_floor_pow2(__u32 n)
 	return n - (n >> 1);
 }
 
-/* IPv4 ranges, two per 64-bit pool element: range i of a chunk starting at
- * element e is the low (even i) or high half of element e + i / 2. */
-static __always_inline int ns_r4_pair(__u32 e, __u64 *v)
+/*
+ * Bitmap id for IPv4 address a (host order) in directory `field` (0 src,
+ * 1 dst) of table t, generation gen.  Binary lifting over the block's chunk:
+ * pos ends on the last range starting at or below the address (range 0
+ * starts at the block).
+ */
+static __always_inline __u32 ns_lookup4(struct ns_table *t, __u32 field,
+					__u32 gen, __u32 a)
 {
-	__u64 *p = bpf_map_lookup_elem(&nsv1_r4, &e);
+	__u32 e, base, n, pos = 0, step, key = a & 0xffff;
+	struct ns_r4pool *p;
 
+	if (!t)
+		return 0;
+	e = t->l1[field & 1][0][(a >> 16) & 0xffff];
+	if (!(e & NS_L1_CHUNK))
+		return e & 0xffff;
+	p = bpf_map_lookup_elem(&nsv1_r4, &gen);
 	if (!p)
 		return 0;
-	*v = *p;
-	return 1;
-}
-
-/* Bitmap id for IPv4 address a (host order) in directory l1. */
-__attribute__((noinline)) __u32 ns_lookup4(__u32 l1, __u32 a)
-{
-	struct ns_l1 *d = bpf_map_lookup_elem(&nsv1_l1, &l1);
-	__u32 e, el, n, pos = 0, step, key = a & 0xffff;
-	__u64 pair, cur;
-
-	if (!d)
-		return 0;
-	e = d->e[(a >> 16) & 0xffff];
-	if (!(e & NS_L1_CHUNK))
-		return e & 0xffff;
-	el = NS_L1_INDEX(e);
-	n = NS_L1_COUNT(e);
-	if (!n) {
-		/* Large chunk: a header element holds n. */
-		if (!ns_r4_pair(el, &pair))
-			return 0;
-		n = (__u32)pair;
-		el++;
-	}
-	/* Binary lifting: pos ends on the last range starting at or below key
-	 * (range 0 starts at the block).  Steps of two or more keep pos even,
-	 * so `cur`, the pair holding range pos, also holds range pos + 1: the
-	 * final step of one costs no read. */
-	if (!ns_r4_pair(el, &cur))
-		return 0;
-	step = ns_floor_pow2(n);
-#pragma clang loop unroll(disable)
-	for (int i = 0; i < NS_SEARCH_STEPS; i++) {
-		__u32 cand;
-		__u64 ok;
-
-		if (step < 2)
-			break;
-		cand = pos + step;
-		if (cand < n) {
-			if (!ns_r4_pair(el + (cand >> 1), &pair))
-				return 0;
-			ok = ns_le64((__u32)pair >> 16, key);
-			pos += (__u32)ok * step;
-			cur += ok * (pair - cur);
-		}
-		step >>= 1;
-	}
-	if (pos + 1 < n && ((__u32)(cur >> 32) >> 16) <= key)
-		return (__u32)(cur >> 32) & 0xffff;
-	return (__u32)cur & 0xffff;
-}
-
-static __always_inline int ns_r6_get(__u32 i, __u64 *hi, __u64 *lo)
-{
-	struct ns_r6 *e = bpf_map_lookup_elem(&nsv1_r6, &i);
-
-	if (!e)
-		return 0;
-	*hi = e->hi;
-	*lo = e->lo;
-	return 1;
-}
-
-/* Bitmap id for IPv6 address (hi, lo host order) in directory l1. */
-__attribute__((noinline)) __u32 ns_lookup6(__u32 l1, __u64 hi, __u64 lo)
-{
-	struct ns_l1 *d = bpf_map_lookup_elem(&nsv1_l1, &l1);
-	__u64 ka = (hi << 16) | (lo >> 48), kb = lo & 0xffffffffffffULL, eh, el;
-	__u32 e, base, n, pos = 0, step, val;
-
-	if (!d)
-		return 0;
-	e = d->e[(hi >> 48) & 0xffff];
-	if (!(e & NS_L1_CHUNK))
-		return e & 0xffff;
 	base = NS_L1_INDEX(e);
 	n = NS_L1_COUNT(e);
-	if (!n) {
-		if (!ns_r6_get(base, &eh, &el))
-			return 0;
-		n = (__u32)eh;
-		base++;
-	}
-	if (!ns_r6_get(base, &eh, &el))
-		return 0;
-	val = (__u32)el;
+	if (!n)
+		n = p->r[base++ & (NS_R4_PER_GEN - 1)]; /* large chunk: header */
 	step = ns_floor_pow2(n);
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < NS_SEARCH_STEPS; i++) {
 		__u32 cand;
-		__u64 ok, lt, eq;
+
+		if (!step)
+			break;
+		cand = pos + step;
+		if (cand < n)
+			pos += (__u32)ns_le64(p->r[(base + cand) & (NS_R4_PER_GEN - 1)] >> 16,
+					      key) * step;
+		step >>= 1;
+	}
+	return p->r[(base + pos) & (NS_R4_PER_GEN - 1)] & 0xffff;
+}
+
+/* The same for IPv6 address (hi, lo host order). */
+static __always_inline __u32 ns_lookup6(struct ns_table *t, __u32 field_gen,
+					__u64 hi, __u64 lo)
+{
+	__u64 ka = (hi << 16) | (lo >> 48), kb = lo & 0xffffffffffffULL;
+	__u32 e, base, n, pos = 0, step, gen = field_gen >> 1;
+	struct ns_r6pool *p;
+
+	if (!t)
+		return 0;
+	e = t->l1[field_gen & 1][1][(hi >> 48) & 0xffff];
+	if (!(e & NS_L1_CHUNK))
+		return e & 0xffff;
+	p = bpf_map_lookup_elem(&nsv1_r6, &gen);
+	if (!p)
+		return 0;
+	base = NS_L1_INDEX(e);
+	n = NS_L1_COUNT(e);
+	if (!n)
+		n = p->r[base++ & (NS_R6_PER_GEN - 1)].hi;
+	step = ns_floor_pow2(n);
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < NS_SEARCH_STEPS; i++) {
+		struct ns_r6 *r;
+		__u32 cand;
+		__u64 lt, eq;
 
 		if (!step)
 			break;
 		cand = pos + step;
 		if (cand < n) {
-			if (!ns_r6_get(base + cand, &eh, &el))
-				return 0;
-			/* (eh, el >> 16) <= (ka, kb) */
-			lt = 1 - ns_le64(ka, eh);
-			eq = ns_le64(eh, ka) & ns_le64(ka, eh);
-			ok = lt | (eq & ns_le64(el >> 16, kb));
-			pos += (__u32)ok * step;
-			val += (__u32)ok * ((__u32)el - val);
+			r = &p->r[(base + cand) & (NS_R6_PER_GEN - 1)];
+			/* (hi, lo >> 16) <= (ka, kb) */
+			lt = 1 - ns_le64(ka, r->hi);
+			eq = ns_le64(r->hi, ka) & ns_le64(ka, r->hi);
+			pos += (__u32)(lt | (eq & ns_le64(r->lo >> 16, kb))) * step;
 		}
 		step >>= 1;
 	}
-	return val & 0xffff;
+	return p->r[(base + pos) & (NS_R6_PER_GEN - 1)].lo & 0xffff;
 }
 
 static __always_inline __u32 ns_be32_at(const __u8 *p)
@@ -195,7 +145,7 @@ static __always_inline __u32 ns_be32_at(const __u8 *p)
 }
 
 /* Bitmap id of an address field (0 src, 1 dst) for this packet. */
-static __always_inline __u32 ns_addr_dim(const struct ns_table *t,
+static __always_inline __u32 ns_addr_dim(struct ns_table *t, __u32 gen,
 					 const struct ns_flow *f, int field,
 					 const __u8 *addr)
 {
@@ -205,7 +155,7 @@ static __always_inline __u32 ns_addr_dim(const struct ns_table *t,
 		ref = t->addr[field][0];
 		if (!(ref & NS_ADDR_L1))
 			return ref & 0xffff;
-		return ns_lookup4(ref & ~NS_ADDR_L1, ns_be32_at(addr));
+		return ns_lookup4(t, field, gen, ns_be32_at(addr));
 	}
 	if (f->l3 == NS_L3_IPV6) {
 		__u64 hi, lo;
@@ -215,7 +165,7 @@ static __always_inline __u32 ns_addr_dim(const struct ns_table *t,
 			return ref & 0xffff;
 		hi = ((__u64)ns_be32_at(addr) << 32) | ns_be32_at(addr + 4);
 		lo = ((__u64)ns_be32_at(addr + 8) << 32) | ns_be32_at(addr + 12);
-		return ns_lookup6(ref & ~NS_ADDR_L1, hi, lo);
+		return ns_lookup6(t, gen << 1 | field, hi, lo);
 	}
 	return t->absent[field == 0 ? NS_DIM_SRC : NS_DIM_DST];
 }
@@ -230,96 +180,88 @@ static __always_inline void ns_count(void *map, __u32 key, __u32 bytes)
 	}
 }
 
-/* The bitmap ids of the used dimensions, packed at the front. */
+/* The bitmap id of every dimension; 0 (the generation's all-rules bitmap,
+ * which changes nothing in an AND) for dimensions no rule uses. */
 struct ns_ids {
 	__u32 id[NS_DIMS];
-	__u32 one_word;     /* the table has at most 64 rules */
+	__u32 gen;
 };
 
 /*
- * Position of the first rule set in the n bitmaps, or -1.  Only words whose
- * summary bits survive the AND are visited, lowest first.  n is a constant:
- * ns_fm1..ns_fm8 below each read exactly the bitmaps they need.
+ * Position of the first matching rule, or -1.
+ *
+ * A word can hold a match only if, for every used field that all of that
+ * word's rules name (t->req), some rule of the word accepts the packet's
+ * value of the field (the bitmap's spec summary).  Those candidate words are
+ * checked exactly.  Inside a word the rules are in written order, so its
+ * lowest bit is its best; prio[] ranks the words' bests.
+ *
+ * Inlined into ns_engine: a BPF-to-BPF call costs more than this whole
+ * search does for a typical packet.
  */
-static __always_inline int ns_first_match(struct ns_ids *ids, const int n)
+static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t,
+					  __u32 used)
 {
-	struct ns_bitmap *b[NS_DIMS];
-	__u64 sum = ~0ULL, m;
+	struct ns_bitmap *b0, *b1, *b2, *b3, *b4, *b5, *b6, *b7;
+	struct ns_bmpool *pool;
+	__u64 cand, m;
+	__u32 best = NS_NO_RULE;
 
-	if (!ids)
+	pool = bpf_map_lookup_elem(&nsv1_bitmap, &ids->gen);
+	if (!pool)
 		return -1;
-#pragma unroll
-	for (int i = 0; i < NS_DIMS; i++) {
-		if (i >= n)
-			break;
-		b[i] = bpf_map_lookup_elem(&nsv1_bitmap, &ids->id[i]);
-		if (!b[i])
-			return -1;
-	}
-	if (ids->one_word) {
-		m = ~0ULL;
-#pragma unroll
-		for (int k = 0; k < NS_DIMS; k++)
-			if (k < n)
-				m &= b[k]->w[0];
-		return m ? (int)ns_ctz64(m) : -1;
-	}
-#pragma unroll
-	for (int k = 0; k < NS_DIMS; k++)
-		if (k < n)
-			sum &= b[k]->summary;
+	/* Unused dimensions keep id 0 (all rules, req 0): they filter nothing
+	 * and are skipped here; in the exact check they AND all ones. */
+	cand = t->words;
+	b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = &pool->b[0];
+#define NS_BM(k)                                                               \
+	do {                                                                   \
+		if (used & (1u << (k))) {                                      \
+			b##k = &pool->b[ids->id[k] & (NS_BITMAPS_PER_GEN - 1)];\
+			cand &= b##k->spec | ~t->req[k];                       \
+		}                                                              \
+	} while (0)
+	NS_BM(0); NS_BM(1); NS_BM(2); NS_BM(3);
+	NS_BM(4); NS_BM(5); NS_BM(6); NS_BM(7);
+#undef NS_BM
+	/* Candidate words, lowest first; each one's best match competes by
+	 * rule position. */
 	for (int i = 0; i < NS_RULE_WORDS; i++) {
+		__u64 p, d;
 		__u32 w;
 
-		if (!sum)
+		if (!cand)
 			break;
-		w = ns_ctz64(sum);
-		m = ~0ULL;
-#pragma unroll
-		for (int k = 0; k < NS_DIMS; k++)
-			if (k < n)
-				m &= b[k]->w[w];
-		if (m)
-			return w * 64 + ns_ctz64(m);
-		sum &= sum - 1;
+		w = t->ctz[((cand & -cand) * NS_DEBRUIJN) >> 58] & 63;
+		cand &= cand - 1;
+		m = b0->w[w] & b1->w[w] & b2->w[w] & b3->w[w] &
+		    b4->w[w] & b5->w[w] & b6->w[w] & b7->w[w];
+		if (!m)
+			continue;  /* a false candidate: the usual case */
+		p = t->prio[(w * 64 + t->ctz[((m & -m) * NS_DEBRUIJN) >> 58]) &
+			    (NS_MAX_RULES - 1)];
+		d = (__u64)best - p;
+		best = (__u32)(p + (d & (__u64)((__s64)d >> 63)));
 	}
-	return -1;
+	return best == NS_NO_RULE ? -1 : (int)best;
 }
 
-#define NS_FM(N)                                                               \
-	__attribute__((noinline)) int ns_fm##N(struct ns_ids *ids)             \
-	{                                                                      \
-		return ns_first_match(ids, N);                                 \
-	}
-NS_FM(1) NS_FM(2) NS_FM(3) NS_FM(4) NS_FM(5) NS_FM(6) NS_FM(7) NS_FM(8)
-
-/* Append an id.  The empty asm hides the index's range from the compiler,
- * which would otherwise OR it into the stack address (the verifier refuses
- * pointer ORs); the verifier still sees the mask. */
-#define NS_PUSH(v)                                                             \
-	do {                                                                   \
-		__u32 __i = n & (NS_DIMS - 1);                                 \
-		asm volatile("" : "+r"(__i));                                  \
-		ids.id[__i] = (v);                                             \
-		n++;                                                           \
-	} while (0)
-
-/* Append dimension d's id when the table uses it. */
+/* Set dimension d's id when the table uses it. */
 #define NS_ADD_DIM(d, expr)                                                    \
 	do {                                                                   \
-		if (t->used & (1u << (d)))                                     \
-			NS_PUSH(expr);                                         \
+		if (used & (1u << (d)))                                        \
+			ids.id[d] = (expr);                                    \
 	} while (0)
 
 /*
  * Judge the flow against table (enum ns_table_id).  bytes is the frame length
  * for the counters.  Returns NS_RES_* packed fields.
  */
-__attribute__((noinline)) int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes)
+static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes)
 {
-	__u32 gen = 0, n = 0, act;
+	__u32 gen = 0, act, used;
 	__u32 action = NS_ACT_PASS, source = NS_SRC_POLICY, pos = 0, effects = 0;
-	struct ns_ids ids;
+	struct ns_ids ids = {};
 	struct ns_tslot *ts;
 	struct ns_table *t;
 	int first = -1;
@@ -346,71 +288,28 @@ __attribute__((noinline)) int ns_engine(struct ns_flow *f, __u32 table, __u32 by
 	}
 	if (!t->nrules)
 		goto out;
+	used = t->used;
 
-	if (t->used & ((1u << NS_DIM_SRC) | (1u << NS_DIM_DST))) {
-		NS_ADD_DIM(NS_DIM_SRC, ns_addr_dim(t, f, 0, f->saddr));
-		NS_ADD_DIM(NS_DIM_DST, ns_addr_dim(t, f, 1, f->daddr));
+	if (used & ((1u << NS_DIM_SRC) | (1u << NS_DIM_DST))) {
+		NS_ADD_DIM(NS_DIM_SRC, ns_addr_dim(t, gen, f, 0, f->saddr));
+		NS_ADD_DIM(NS_DIM_DST, ns_addr_dim(t, gen, f, 1, f->daddr));
 	}
-	if (t->used & ((1u << NS_DIM_PROTO) | (1u << NS_DIM_VLAN) | (1u << NS_DIM_FRAG))) {
-		__u32 sk = gen * NS_TABLES + table;
-		struct ns_small *sm = bpf_map_lookup_elem(&nsv1_small, &sk);
-
-		if (!sm)
-			goto out;
-		NS_ADD_DIM(NS_DIM_PROTO, f->l3 ? sm->proto[f->l4_proto] : t->absent[NS_DIM_PROTO]);
-		NS_ADD_DIM(NS_DIM_VLAN, sm->vlan[f->vlan_depth ? (f->vlan_outer & 0xfff) :
-					NS_VLAN_NONE]);
-		NS_ADD_DIM(NS_DIM_FRAG, f->l3 ? sm->frag[f->frag & 3] : t->absent[NS_DIM_FRAG]);
+	NS_ADD_DIM(NS_DIM_PROTO, f->l3 ? t->proto[f->l4_proto] : t->absent[NS_DIM_PROTO]);
+	NS_ADD_DIM(NS_DIM_VLAN, t->vlan[f->vlan_depth ? (f->vlan_outer & 0xfff) : NS_VLAN_NONE]);
+	NS_ADD_DIM(NS_DIM_FRAG, f->l3 ? t->frag[f->frag & 3] : t->absent[NS_DIM_FRAG]);
+	if (f->flags & NS_F_PORTS) {
+		NS_ADD_DIM(NS_DIM_SPORT, t->sport[f->sport]);
+		NS_ADD_DIM(NS_DIM_DPORT, t->dport[f->dport]);
+	} else {
+		NS_ADD_DIM(NS_DIM_SPORT, t->absent[NS_DIM_SPORT]);
+		NS_ADD_DIM(NS_DIM_DPORT, t->absent[NS_DIM_DPORT]);
 	}
-	if (t->used & ((1u << NS_DIM_SPORT) | (1u << NS_DIM_DPORT))) {
-		__u32 pk = (gen * NS_TABLES + table) * 2;
+	NS_ADD_DIM(NS_DIM_ICMP, (f->flags & NS_F_ICMP) ?
+		   t->icmp[((__u32)f->icmp_type << 8) | f->icmp_code] : t->absent[NS_DIM_ICMP]);
+	ids.gen = gen;
 
-		if (f->flags & NS_F_PORTS) {
-			struct ns_u16map *pm;
-
-			if (t->used & (1u << NS_DIM_SPORT)) {
-				pm = bpf_map_lookup_elem(&nsv1_ports, &pk);
-				if (!pm)
-					goto out;
-				NS_PUSH(pm->id[f->sport]);
-			}
-			pk++;
-			if (t->used & (1u << NS_DIM_DPORT)) {
-				pm = bpf_map_lookup_elem(&nsv1_ports, &pk);
-				if (!pm)
-					goto out;
-				NS_PUSH(pm->id[f->dport]);
-			}
-		} else {
-			NS_ADD_DIM(NS_DIM_SPORT, t->absent[NS_DIM_SPORT]);
-			NS_ADD_DIM(NS_DIM_DPORT, t->absent[NS_DIM_DPORT]);
-		}
-	}
-	if (t->used & (1u << NS_DIM_ICMP)) {
-		if (f->flags & NS_F_ICMP) {
-			__u32 ik = gen * NS_TABLES + table;
-			struct ns_u16map *im = bpf_map_lookup_elem(&nsv1_icmp, &ik);
-
-			if (!im)
-				goto out;
-			NS_PUSH(im->id[((__u32)f->icmp_type << 8) | f->icmp_code]);
-		} else {
-			NS_PUSH(t->absent[NS_DIM_ICMP]);
-		}
-	}
-
-	ids.one_word = t->nwords <= 1;
-	switch (n) {
-	case 0: first = 0; break; /* no rule constrains anything */
-	case 1: first = ns_fm1(&ids); break;
-	case 2: first = ns_fm2(&ids); break;
-	case 3: first = ns_fm3(&ids); break;
-	case 4: first = ns_fm4(&ids); break;
-	case 5: first = ns_fm5(&ids); break;
-	case 6: first = ns_fm6(&ids); break;
-	case 7: first = ns_fm7(&ids); break;
-	default: first = ns_fm8(&ids); break;
-	}
+	/* No rule constrains anything: the first rule matches. */
+	first = used ? ns_first_match(&ids, t, used) : 0;
 	if (first < 0 || first >= NS_MAX_RULES)
 		goto out;
 	pos = (__u32)first & (NS_MAX_RULES - 1); /* bound it for the verifier */

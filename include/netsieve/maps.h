@@ -25,8 +25,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_state SEC(".maps");
 
-/* Per table, both generations: policies, used fields, lookup references,
- * and the action and counter slot of every rule position. */
+/* Per table, both generations: settings, every rule's action and counter
+ * slot, the field lookups and address directories.  One lookup per packet. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NS_TABLES);
@@ -35,7 +35,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_tables SEC(".maps");
 
-/* Per generation and table: the rules in order (action part + as written). */
+/* Per generation and table: the rules as written (the CLI's record; tc
+ * programs read the arguments of rules with effects). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NS_GENS * NS_TABLES * NS_MAX_RULES);
@@ -44,65 +45,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_rules SEC(".maps");
 
-/* Rule bitmaps; generation g owns ids [g * NS_BITMAPS_PER_GEN, ...). */
+/* Rule bitmaps, one pool per generation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_BITMAPS_PER_GEN);
+	__uint(max_entries, NS_GENS);
 	__type(key, __u32);
-	__type(value, struct ns_bitmap);
+	__type(value, struct ns_bmpool);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_bitmap SEC(".maps");
 
-/* Protocol, VLAN and fragment lookups per generation and table. */
+/* IPv4 and IPv6 address ranges, one pool per generation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_TABLES);
+	__uint(max_entries, NS_GENS);
 	__type(key, __u32);
-	__type(value, struct ns_small);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv1_small SEC(".maps");
-
-/* Source and destination port lookups per generation and table. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_TABLES * 2);
-	__type(key, __u32);
-	__type(value, struct ns_u16map);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv1_ports SEC(".maps");
-
-/* ICMP/ICMPv6 type/code lookups per generation and table. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_TABLES);
-	__type(key, __u32);
-	__type(value, struct ns_u16map);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv1_icmp SEC(".maps");
-
-/* Address directories: one per generation, table, field and family. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_L1_PER_GEN);
-	__type(key, __u32);
-	__type(value, struct ns_l1);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv1_l1 SEC(".maps");
-
-/* IPv4 and IPv6 range pools; generation g owns the g-th half. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_R4_PER_GEN / 2);
-	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct ns_r4pool);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_r4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NS_GENS * NS_R6_PER_GEN);
+	__uint(max_entries, NS_GENS);
 	__type(key, __u32);
-	__type(value, struct ns_r6);
+	__type(value, struct ns_r6pool);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv1_r6 SEC(".maps");
 

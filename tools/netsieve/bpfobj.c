@@ -43,9 +43,9 @@ static void check_compat(struct bpf_map *map, int fd, const char *pin)
 	    info.map_flags != bpf_map__map_flags(map))
 		ns_die(NS_EXIT_OBJECT,
 		       "pinned map %s has another layout than map '%s' of the object "
-		       "(key %u/%u, value %u/%u, entries %u/%u bytes pinned/object): "
-		       "it comes from a different build; use --private, or detach "
-		       "the programs and remove the pin",
+		       "(pinned/object: key %u/%u bytes, value %u/%u bytes, %u/%u "
+		       "entries): it comes from a different build; use --private, or "
+		       "detach the programs and remove the pin",
 		       pin, bpf_map__name(map), info.key_size,
 		       bpf_map__key_size(map), info.value_size,
 		       bpf_map__value_size(map), info.max_entries,

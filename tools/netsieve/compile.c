@@ -26,16 +26,15 @@ struct ns_compiled {
 	uint32_t nbm;
 	uint32_t *hash;   /* open addressing over bm indexes + 1 */
 	uint32_t hcap;
-	struct ns_table cfg[NS_TABLES];
-	struct ns_small *small[NS_TABLES];
-	struct ns_u16map *ports[NS_TABLES][2];
-	struct ns_u16map *icmp[NS_TABLES];
-	struct ns_l1 *l1[NS_L1_PER_GEN];
-	uint32_t *r4;           /* ranges relative to the generation's half */
+	struct ns_table *cfg[NS_TABLES];
+	uint32_t *r4;           /* the generation's IPv4 range pool */
 	uint32_t n4;
 	struct ns_r6 *r6;
 	uint32_t n6;
 	const struct ns_conf *conf;
+	int *vp;                /* table being compiled: rule -> layout position */
+	uint64_t *wild;         /* its unconstrained-rule bitmap of the field
+				 * being compiled (for spec summaries) */
 	bool overflow;
 	char *err;
 	size_t errlen;
@@ -68,9 +67,9 @@ typedef uint64_t bits_t[NS_RULE_WORDS];
 static inline void bset(uint64_t *w, int r) { w[r >> 6] |= 1ULL << (r & 63); }
 static inline void bclr(uint64_t *w, int r) { w[r >> 6] &= ~(1ULL << (r & 63)); }
 
-static uint64_t bhash(const uint64_t *w)
+static uint64_t bhash(const uint64_t *w, uint64_t spec)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = 1469598103934665603ULL ^ spec;
 
 	for (int i = 0; i < NS_RULE_WORDS; i++) {
 		h ^= w[i];
@@ -80,45 +79,53 @@ static uint64_t bhash(const uint64_t *w)
 	return h;
 }
 
-/* Absolute bitmap id of w, adding it when new. */
+/* Absolute bitmap id of w, adding it when new.  Its spec summary marks the
+ * words where w holds rules that name the field (are not in k->wild). */
 static uint32_t intern(struct ns_compiled *k, const uint64_t *w)
 {
-	uint64_t h = bhash(w);
-	uint32_t i = h & (k->hcap - 1);
+	uint64_t spec = 0, h;
+	uint32_t i;
 
+	for (int j = 0; j < NS_RULE_WORDS; j++)
+		if (w[j] & ~(k->wild ? k->wild[j] : 0))
+			spec |= 1ULL << j;
+	h = bhash(w, spec);
+	i = h & (k->hcap - 1);
 	for (;;) {
 		uint32_t e = k->hash[i];
 
 		if (!e)
 			break;
-		if (!memcmp(k->bm[e - 1].w, w, sizeof(bits_t)))
-			return k->gen * NS_BITMAPS_PER_GEN + e - 1;
+		if (k->bm[e - 1].spec == spec && !memcmp(k->bm[e - 1].w, w, sizeof(bits_t)))
+			return e - 1;
 		i = (i + 1) & (k->hcap - 1);
 	}
 	if (k->nbm >= NS_BITMAPS_PER_GEN) {
 		kfail(k, "the rules need more than %u distinct rule bitmaps per "
 		      "generation (NS_BITMAPS_PER_GEN)", NS_BITMAPS_PER_GEN);
-		return k->gen * NS_BITMAPS_PER_GEN;
+		return 0;
 	}
 	memcpy(k->bm[k->nbm].w, w, sizeof(bits_t));
-	k->bm[k->nbm].summary = 0;
-	for (int j = 0; j < NS_RULE_WORDS; j++)
-		if (w[j])
-			k->bm[k->nbm].summary |= 1ULL << j;
+	k->bm[k->nbm].spec = spec;
 	k->hash[i] = ++k->nbm;
-	return k->gen * NS_BITMAPS_PER_GEN + k->nbm - 1;
+	return k->nbm - 1;
 }
 
 /* ---- small fields ------------------------------------------------------- */
 
 #define FIELD(r, d) ((r)->fields & (1u << (d)))
 
+/* Rule i's bit, at its layout position. */
+static struct ns_compiled *cur_k;
+#define RBIT(w, i) bset((w), cur_k->vp[(i)])
+#define RCLR(w, i) bclr((w), cur_k->vp[(i)])
+
 static void unconstrained(const struct ns_tconf *tc, int d, uint64_t *w)
 {
 	memset(w, 0, sizeof(bits_t));
 	for (int i = 0; i < tc->n; i++)
 		if (!FIELD(&tc->rules[i], d))
-			bset(w, i);
+			RBIT(w, i);
 }
 
 /* Values 0..n-1 of an exact-match field; match(r, v) says whether rule r
@@ -131,6 +138,7 @@ static void exact_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 	uint32_t uid;
 
 	unconstrained(tc, d, u);
+	k->wild = u;
 	uid = intern(k, u);
 	for (int v = 0; v < nvals; v++) {
 		bool any = false;
@@ -138,11 +146,12 @@ static void exact_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 		memcpy(cur, u, sizeof(bits_t));
 		for (int i = 0; i < tc->n; i++)
 			if (FIELD(&tc->rules[i], d) && match(&tc->rules[i], v)) {
-				bset(cur, i);
+				RBIT(cur, i);
 				any = true;
 			}
 		out[v] = any ? intern(k, cur) : uid;
 	}
+	k->wild = NULL;
 }
 
 static bool m_proto(const struct ns_rule *r, int v) { return r->proto == v; }
@@ -167,12 +176,14 @@ static void port_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 		       uint16_t *out)
 {
 	struct pev *ev = xcalloc(2 * tc->n + 1, sizeof(*ev));
-	bits_t cur;
+	bits_t cur, u;
 	int nev = 0, e = 0;
 	uint32_t id = 0;
 	bool dirty = true;
 
 	unconstrained(tc, d, cur);
+	memcpy(u, cur, sizeof(u));
+	k->wild = u;
 	for (int i = 0; i < tc->n; i++) {
 		const struct ns_rule *r = &tc->rules[i];
 
@@ -185,9 +196,9 @@ static void port_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 	for (uint32_t v = 0; v < 65536; v++) {
 		for (; e < nev && ev[e].at == v; e++) {
 			if (ev[e].on)
-				bset(cur, ev[e].rule);
+				RBIT(cur, ev[e].rule);
 			else
-				bclr(cur, ev[e].rule);
+				RCLR(cur, ev[e].rule);
 			dirty = true;
 		}
 		if (dirty) {
@@ -196,6 +207,7 @@ static void port_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 		}
 		out[v] = id;
 	}
+	k->wild = NULL;
 	free(ev);
 }
 
@@ -206,6 +218,7 @@ static void icmp_field(struct ns_compiled *k, const struct ns_tconf *tc,
 	uint32_t uid = 0;
 
 	unconstrained(tc, NS_DIM_ICMP, u);
+	k->wild = u;
 	uid = intern(k, u);
 	for (int t = 0; t < 256; t++) {
 		bool any_t = false, any_c = false;
@@ -220,7 +233,7 @@ static void icmp_field(struct ns_compiled *k, const struct ns_tconf *tc,
 			if (r->icmp_has_code)
 				any_c = true;
 			else {
-				bset(tb, i);
+				RBIT(tb, i);
 				any_t = true;
 			}
 		}
@@ -235,7 +248,7 @@ static void icmp_field(struct ns_compiled *k, const struct ns_tconf *tc,
 
 					if (FIELD(r, NS_DIM_ICMP) && r->icmp_type == t &&
 					    r->icmp_has_code && r->icmp_code == c) {
-						bset(cur, i);
+						RBIT(cur, i);
 						any = true;
 					}
 				}
@@ -243,6 +256,7 @@ static void icmp_field(struct ns_compiled *k, const struct ns_tconf *tc,
 			out[t << 8 | c] = any ? intern(k, cur) : tid;
 		}
 	}
+	k->wild = NULL;
 }
 
 /* ---- addresses ------------------------------------------------------------ */
@@ -317,11 +331,13 @@ static size_t addr_ranges(struct ns_compiled *k, const struct ns_tconf *tc, int 
 	size_t nev = 0, cap = 0, nr = 0, rcap = 64;
 	struct range *r = xcalloc(rcap, sizeof(*r));
 	int nsrc = 0, *cnt;
-	bits_t cur;
+	bits_t cur, u;
 
 	for (int i = 0; i < NS_MAX_SETS; i++)
 		setsrc[i] = -1;
 	unconstrained(tc, d, cur);
+	memcpy(u, cur, sizeof(u));
+	k->wild = u;
 	for (int i = 0; i < tc->n; i++) {
 		const struct ns_rule *x = &tc->rules[i];
 		uint8_t kind = d == NS_DIM_SRC ? x->src_kind : x->dst_kind;
@@ -392,10 +408,10 @@ static size_t addr_ranges(struct ns_compiled *k, const struct ns_tconf *tc, int 
 			if (ev[e].on) {
 				if (cnt[ev[e].src]++ == 0)
 					for (int j = 0; j < s->n; j++)
-						bset(cur, s->rules[j]);
+						RBIT(cur, s->rules[j]);
 			} else if (--cnt[ev[e].src] == 0) {
 				for (int j = 0; j < s->n; j++)
-					bclr(cur, s->rules[j]);
+					RCLR(cur, s->rules[j]);
 			}
 		}
 	}
@@ -413,6 +429,7 @@ static size_t addr_ranges(struct ns_compiled *k, const struct ns_tconf *tc, int 
 	free(src);
 	free(cnt);
 	free(ev);
+	k->wild = NULL;
 	*out = r;
 	return nr;
 }
@@ -439,13 +456,12 @@ static bool r6_push(struct ns_compiled *k, uint64_t hi, uint64_t lo)
 }
 
 /* Directory + ranges for one address field; returns the ns_table.addr ref. */
-static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc, int t,
-			   int d, int fam)
+static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc,
+			   struct ns_table *cfg, int d, int fam)
 {
 	struct range *r;
 	size_t nr = addr_ranges(k, tc, d, fam, &r);
-	uint32_t l1i = ((t * 2 + (d == NS_DIM_DST)) * 2 + (fam == 6));
-	struct ns_l1 *l1;
+	uint32_t *l1 = cfg->l1[d == NS_DIM_DST][fam == 6];
 	size_t i = 0;
 	int shift = fam == 4 ? 16 : 112;
 
@@ -455,9 +471,9 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc, int
 		free(r);
 		return id;
 	}
-	l1 = k->l1[l1i] = xcalloc(1, sizeof(*l1));
 	for (uint32_t b = 0; b < NS_L1_ENTRIES && !k->overflow; b++) {
 		u128 bstart = (u128)b << shift, bend = (u128)(b + 1) << shift;
+		bool last = b + 1 == NS_L1_ENTRIES;
 		size_t first, j;
 		uint32_t ref, n;
 
@@ -465,100 +481,210 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc, int
 		while (i + 1 < nr && r[i + 1].start <= bstart)
 			i++;
 		j = i + 1;
-		if (j >= nr || (b + 1 < NS_L1_ENTRIES && r[j].start >= bend)) {
-			l1->e[b] = r[i].id;
+		if (j >= nr || (!last && r[j].start >= bend)) {
+			l1[b] = r[i].id;
 			continue;
 		}
+		/* The block's ranges: the one active at its start, then every
+		 * range that starts inside it. */
 		first = i;
-		/* Ranges of this block: the active one at its start, then
-		 * every range that starts inside it. */
 		n = 1;
-		for (size_t x = j; x < nr && (b + 1 == NS_L1_ENTRIES || r[x].start < bend); x++)
+		for (size_t x = j; x < nr && (last || r[x].start < bend); x++)
 			n++;
 		if (fam == 4) {
-			if (k->n4 & 1)
-				r4_push(k, 0); /* chunks start on a pool element */
-			ref = (k->gen * NS_R4_PER_GEN + k->n4) / 2;
-			if (n > 127) {
+			ref = k->n4;
+			if (n > 127)
 				r4_push(k, n);
-				r4_push(k, 0);
-			}
 			r4_push(k, r[first].id);
-			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++)
+			for (; j < nr && (last || r[j].start < bend); j++)
 				r4_push(k, (uint32_t)(r[j].start - bstart) << 16 | r[j].id);
 		} else {
-			ref = k->gen * NS_R6_PER_GEN + k->n6;
+			ref = k->n6;
 			if (n > 127)
 				r6_push(k, n, 0);
 			r6_push(k, 0, r[first].id);
-			for (; j < nr && (b + 1 == NS_L1_ENTRIES || r[j].start < bend); j++) {
+			for (; j < nr && (last || r[j].start < bend); j++) {
 				u128 off = r[j].start - bstart;
-				uint64_t a = (uint64_t)(off >> 48);
-				uint64_t lo = (uint64_t)off & 0xffffffffffffULL;
 
-				r6_push(k, a, lo << 16 | r[j].id);
+				r6_push(k, (uint64_t)(off >> 48),
+					((uint64_t)off & 0xffffffffffffULL) << 16 | r[j].id);
 			}
 		}
-		if (ref > 0xffffff)
-			kfail(k, "address ranges beyond what a directory entry can address");
-		l1->e[b] = NS_L1_CHUNK | (n <= 127 ? n << 24 : 0) | ref;
+		l1[b] = NS_L1_CHUNK | (n <= 127 ? n << 24 : 0) | ref;
 		i = j - 1;
 	}
 	free(r);
-	return NS_ADDR_L1 | (k->gen * NS_L1_PER_GEN + l1i);
+	return NS_ADDR_L1;
+}
+
+/*
+ * Lay the rules out so that rules constraining the same fields share words:
+ * groups by field set, in the order of their first rule, one after the
+ * other, each sorted by the values it accepts (cmp_layout); then each 64-rule
+ * word sorted back into written order, so that the lowest bit of a word is
+ * its best match.  (Which rules share a word is free: prio[] ranks matches
+ * across words.)  A word requires the fields all of its rules constrain
+ * (t->req).  Fills vp, prio, req and nwords.
+ */
+static struct ns_compiled *sort_k;
+static const struct ns_tconf *sort_tc;
+
+/* Sort key of a rule inside its group: the address it names (destination,
+ * else source: family, first address, prefix length), then its destination
+ * and source ports and protocol.  Rules that accept the same packet values
+ * then sit in few words, and the spec summaries skip the others. */
+static int cmp_addr(const struct ns_rule *x, const struct ns_rule *y, int d)
+{
+	uint8_t kx = d == NS_DIM_DST ? x->dst_kind : x->src_kind;
+	uint8_t ky = d == NS_DIM_DST ? y->dst_kind : y->src_kind;
+	const uint8_t *ax = d == NS_DIM_DST ? x->dst_addr : x->src_addr;
+	const uint8_t *ay = d == NS_DIM_DST ? y->dst_addr : y->src_addr;
+	int c;
+
+	if (!(x->fields & (1u << d)))
+		return 0;
+	if (kx != ky)
+		return kx - ky;
+	if (kx == NS_ADDR_KIND_SET)
+		return (d == NS_DIM_DST ? x->dst_set - y->dst_set : x->src_set - y->src_set);
+	c = memcmp(ax, ay, 16);
+	if (c)
+		return c;
+	return d == NS_DIM_DST ? x->dst_plen - y->dst_plen : x->src_plen - y->src_plen;
+}
+
+static int cmp_layout(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	const struct ns_rule *rx = &sort_tc->rules[x], *ry = &sort_tc->rules[y];
+	uint32_t sx = rx->fields & ((1u << NS_DIMS) - 1);
+	uint32_t sy = ry->fields & ((1u << NS_DIMS) - 1);
+	int c;
+
+	if (sx != sy)
+		return sort_k->vp[x] - sort_k->vp[y]; /* group order: first rule */
+	if ((c = cmp_addr(rx, ry, NS_DIM_DST)) || (c = cmp_addr(rx, ry, NS_DIM_SRC)))
+		return c;
+	if (rx->dport_lo != ry->dport_lo)
+		return rx->dport_lo - ry->dport_lo;
+	if (rx->sport_lo != ry->sport_lo)
+		return rx->sport_lo - ry->sport_lo;
+	if (rx->proto != ry->proto)
+		return rx->proto - ry->proto;
+	return x - y;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static void layout_table(struct ns_compiled *k, const struct ns_tconf *tc,
+			 struct ns_table *cfg)
+{
+	int *order = xcalloc(tc->n, sizeof(int)), ci[NS_DIMS], nused = 0;
+	int first[1u << NS_DIMS];
+
+	/* vp temporarily holds each rule's group key: its group's first rule. */
+	for (uint32_t s = 0; s < (1u << NS_DIMS); s++)
+		first[s] = -1;
+	for (int i = 0; i < tc->n; i++) {
+		uint32_t sig = tc->rules[i].fields & ((1u << NS_DIMS) - 1);
+
+		if (first[sig] < 0)
+			first[sig] = i;
+		k->vp[i] = first[sig];
+		order[i] = i;
+	}
+	sort_k = k;
+	sort_tc = tc;
+	qsort(order, tc->n, sizeof(int), cmp_layout);
+	for (int w = 0; w * 64 < tc->n; w++) {
+		int end = (w + 1) * 64 < tc->n ? (w + 1) * 64 : tc->n;
+
+		qsort(order + w * 64, end - w * 64, sizeof(int), cmp_int);
+	}
+	/* req[] is indexed by dimension; unused ones stay 0. */
+	for (int d = 0; d < NS_DIMS; d++)
+		ci[d] = (cfg->used & (1u << d)) ? d : -1;
+	(void)nused;
+	for (int i = 0; i < NS_MAX_RULES; i++)
+		cfg->prio[i] = NS_NO_RULE;
+	for (int w = 0; w < NS_RULE_WORDS; w++)
+		cfg->wordmin[w] = NS_NO_RULE;
+	for (int d = 0; d < NS_DIMS; d++)
+		if (ci[d] >= 0)
+			for (int w = 0; w * 64 < tc->n; w++)
+				cfg->req[ci[d]] |= 1ULL << w;
+	for (int p = 0; p < tc->n; p++) {
+		int r = order[p], w = p / 64;
+
+		k->vp[r] = p;
+		cfg->prio[p] = r;
+		if (cfg->wordmin[w] == NS_NO_RULE)
+			cfg->wordmin[w] = r;
+		for (int d = 0; d < NS_DIMS; d++)
+			if (ci[d] >= 0 && !(tc->rules[r].fields & (1u << d)))
+				cfg->req[ci[d]] &= ~(1ULL << w);
+	}
+	cfg->nwords = (tc->n + 63) / 64;
+	cfg->words = cfg->nwords >= 64 ? ~0ULL : (1ULL << cfg->nwords) - 1;
+	free(order);
 }
 
 static void compile_table(struct ns_compiled *k, int t)
 {
 	const struct ns_tconf *tc = &k->conf->t[t];
-	struct ns_table *cfg = &k->cfg[t];
+	struct ns_table *cfg = k->cfg[t];
 	bits_t w;
 
-	memset(cfg, 0, sizeof(*cfg));
 	for (int i = 0; i < tc->n; i++) {
 		cfg->act[i] = tc->rules[i].action | tc->rules[i].effects << 4;
 		cfg->slot[i] = tc->rules[i].slot;
 	}
 	cfg->nrules = tc->n;
-	cfg->nwords = (tc->n + 63) / 64;
 	cfg->policy = tc->policy;
 	memcpy(cfg->unusable, tc->unusable, sizeof(cfg->unusable));
+	for (int i = 0; i < 64; i++)
+		cfg->ctz[((1ULL << i) * NS_DEBRUIJN) >> 58] = i;
 	if (!tc->n)
 		return;
 	for (int i = 0; i < tc->n; i++)
 		cfg->used |= tc->rules[i].fields;
+	cfg->used &= (1u << NS_DIMS) - 1;
+	k->vp = xcalloc(tc->n, sizeof(int));
+	cur_k = k;
+	layout_table(k, tc, cfg);
 	for (int d = 0; d < NS_DIMS; d++) {
 		unconstrained(tc, d, w);
+		k->wild = w;
 		cfg->absent[d] = intern(k, w);
+		k->wild = NULL;
 	}
-	if (cfg->used & ((1u << NS_DIM_PROTO) | (1u << NS_DIM_VLAN) | (1u << NS_DIM_FRAG))) {
-		struct ns_small *sm = k->small[t] = xcalloc(1, sizeof(*sm));
-
-		exact_field(k, tc, NS_DIM_PROTO, 256, sm->proto, m_proto);
-		exact_field(k, tc, NS_DIM_VLAN, NS_VLAN_NONE + 1, sm->vlan, m_vlan);
-		exact_field(k, tc, NS_DIM_FRAG, 3, sm->frag, m_frag);
-		sm->frag[3] = cfg->absent[NS_DIM_FRAG];
+	if (cfg->used & (1u << NS_DIM_PROTO))
+		exact_field(k, tc, NS_DIM_PROTO, 256, cfg->proto, m_proto);
+	if (cfg->used & (1u << NS_DIM_VLAN))
+		exact_field(k, tc, NS_DIM_VLAN, NS_VLAN_NONE + 1, cfg->vlan, m_vlan);
+	if (cfg->used & (1u << NS_DIM_FRAG)) {
+		exact_field(k, tc, NS_DIM_FRAG, 3, cfg->frag, m_frag);
+		cfg->frag[3] = cfg->absent[NS_DIM_FRAG];
 	}
-	for (int p = 0; p < 2; p++) {
-		int d = p ? NS_DIM_DPORT : NS_DIM_SPORT;
-
-		if (cfg->used & (1u << d)) {
-			k->ports[t][p] = xcalloc(1, sizeof(struct ns_u16map));
-			port_field(k, tc, d, k->ports[t][p]->id);
-		}
-	}
-	if (cfg->used & (1u << NS_DIM_ICMP)) {
-		k->icmp[t] = xcalloc(1, sizeof(struct ns_u16map));
-		icmp_field(k, tc, k->icmp[t]->id);
-	}
+	if (cfg->used & (1u << NS_DIM_SPORT))
+		port_field(k, tc, NS_DIM_SPORT, cfg->sport);
+	if (cfg->used & (1u << NS_DIM_DPORT))
+		port_field(k, tc, NS_DIM_DPORT, cfg->dport);
+	if (cfg->used & (1u << NS_DIM_ICMP))
+		icmp_field(k, tc, cfg->icmp);
 	for (int f = 0; f < 2; f++) {
 		int d = f ? NS_DIM_DST : NS_DIM_SRC;
 
 		if (!(cfg->used & (1u << d)))
 			continue;
-		cfg->addr[f][0] = addr_field(k, tc, t, d, 4);
-		cfg->addr[f][1] = addr_field(k, tc, t, d, 6);
+		cfg->addr[f][0] = addr_field(k, tc, cfg, d, 4);
+		cfg->addr[f][1] = addr_field(k, tc, cfg, d, 6);
 	}
+	free(k->vp);
+	k->vp = NULL;
 }
 
 struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
@@ -578,6 +704,8 @@ struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
 	k->hash = xcalloc(k->hcap, sizeof(*k->hash));
 	k->r4 = xcalloc(NS_R4_PER_GEN, sizeof(*k->r4));
 	k->r6 = xcalloc(NS_R6_PER_GEN, sizeof(*k->r6));
+	for (int t = 0; t < NS_TABLES; t++)
+		k->cfg[t] = xcalloc(1, sizeof(struct ns_table));
 
 	/* Id 0 of the generation: every rule (for dimensions no rule uses). */
 	memset(all, 0xff, sizeof(all));
@@ -603,19 +731,19 @@ void ns_compiled_free(struct ns_compiled *k)
 {
 	if (!k)
 		return;
-	for (int t = 0; t < NS_TABLES; t++) {
-		free(k->small[t]);
-		free(k->ports[t][0]);
-		free(k->ports[t][1]);
-		free(k->icmp[t]);
-	}
-	for (int i = 0; i < NS_L1_PER_GEN; i++)
-		free(k->l1[i]);
+	for (int t = 0; t < NS_TABLES; t++)
+		free(k->cfg[t]);
 	free(k->bm);
 	free(k->hash);
 	free(k->r4);
 	free(k->r6);
 	free(k);
+}
+
+static void write_one(int fd, const char *what, uint32_t key, const void *val)
+{
+	if (bpf_map_update_elem(fd, &key, val, 0))
+		ns_die(NS_EXIT_ENV, "writing %s: %s", what, strerror(errno));
 }
 
 /* Batched array writes: keys base, base+1, ... */
@@ -634,63 +762,28 @@ static void write_range(int fd, const char *what, uint32_t base, const void *val
 		for (uint32_t i = 0; i < cnt; i++)
 			keys[i] = base + off + i;
 		if (bpf_map_update_batch(fd, keys, (const char *)vals + (size_t)off * vsize,
-					 &cnt, NULL)) {
-			/* Kernels without batch ops for this map: one by one. */
+					 &cnt, NULL))
 			for (uint32_t i = 0; i < cnt; i++)
-				if (bpf_map_update_elem(fd, &keys[i],
-							(const char *)vals + (size_t)(off + i) * vsize, 0))
-					ns_die(NS_EXIT_ENV, "writing %s: %s", what, strerror(errno));
-		}
+				write_one(fd, what, keys[i], (const char *)vals + (size_t)(off + i) * vsize);
 	}
 	free(keys);
 }
 
-static void write_one(int fd, const char *what, uint32_t key, const void *val)
-{
-	if (bpf_map_update_elem(fd, &key, val, 0))
-		ns_die(NS_EXIT_ENV, "writing %s: %s", what, strerror(errno));
-}
-
+/* Everything of the generation but the table slots (ns_store_commit flips
+ * those).  Pools no table of this generation uses are not rewritten. */
 void ns_compiled_write(struct ns_compiled *k, struct ns_store *s)
 {
-	uint32_t g = k->gen;
-
-	write_range(s->fd[M_BITMAP], "bitmaps", g * NS_BITMAPS_PER_GEN, k->bm,
-		    sizeof(*k->bm), k->nbm);
-	if (k->n4) {
-		/* Two ranges per element; the generation's half starts even. */
-		uint32_t n = (k->n4 + 1) / 2;
-		uint64_t *el = xcalloc(n, sizeof(*el));
-
-		for (uint32_t i = 0; i < k->n4; i++)
-			el[i / 2] |= (uint64_t)k->r4[i] << (32 * (i & 1));
-		write_range(s->fd[M_R4], "IPv4 ranges", g * NS_R4_PER_GEN / 2, el,
-			    sizeof(*el), n);
-		free(el);
-	}
-	write_range(s->fd[M_R6], "IPv6 ranges", g * NS_R6_PER_GEN, k->r6,
-		    sizeof(*k->r6), k->n6);
-	for (int i = 0; i < NS_L1_PER_GEN; i++)
-		if (k->l1[i])
-			write_one(s->fd[M_L1], "address directory", g * NS_L1_PER_GEN + i, k->l1[i]);
-	for (int t = 0; t < NS_TABLES; t++) {
-		uint32_t tk = g * NS_TABLES + t;
-		const struct ns_tconf *tc = &k->conf->t[t];
-
-		if (k->small[t])
-			write_one(s->fd[M_SMALL], "protocol/VLAN lookups", tk, k->small[t]);
-		for (int p = 0; p < 2; p++)
-			if (k->ports[t][p])
-				write_one(s->fd[M_PORTS], "port lookups", tk * 2 + p, k->ports[t][p]);
-		if (k->icmp[t])
-			write_one(s->fd[M_ICMP], "ICMP lookups", tk, k->icmp[t]);
-		write_range(s->fd[M_RULES], "rules", tk * NS_MAX_RULES, tc->rules,
-			    sizeof(struct ns_rule), tc->n);
-	}
-	/* The table configs go live with the flip (ns_store_commit). */
+	write_one(s->fd[M_BITMAP], "rule bitmaps", k->gen, k->bm);
+	if (k->n4)
+		write_one(s->fd[M_R4], "IPv4 ranges", k->gen, k->r4);
+	if (k->n6)
+		write_one(s->fd[M_R6], "IPv6 ranges", k->gen, k->r6);
+	for (int t = 0; t < NS_TABLES; t++)
+		write_range(s->fd[M_RULES], "rules", (k->gen * NS_TABLES + t) * NS_MAX_RULES,
+			    k->conf->t[t].rules, sizeof(struct ns_rule), k->conf->t[t].n);
 }
 
 const struct ns_table *ns_compiled_table(const struct ns_compiled *k, int t)
 {
-	return &k->cfg[t];
+	return k->cfg[t];
 }

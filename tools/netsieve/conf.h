@@ -98,8 +98,8 @@ bool ns_set_referenced(const struct ns_conf *c, int i, char *where, size_t len);
 /* ---- store.c: the pinned maps ------------------------------------------ */
 
 enum ns_map_id {
-	M_STATE, M_TABLES, M_RULES, M_BITMAP, M_SMALL, M_PORTS, M_ICMP, M_L1,
-	M_R4, M_R6, M_SETDIR, M_SETPFX, M_CNT_RULE, M_CNT_VERD, M_CNT_RSN,
+	M_STATE, M_TABLES, M_RULES, M_BITMAP, M_R4, M_R6, M_SETDIR, M_SETPFX,
+	M_CNT_RULE, M_CNT_VERD, M_CNT_RSN,
 	M_COUNT,
 };
 extern const char *const ns_map_names[M_COUNT];

@@ -24,8 +24,6 @@
 const char *const ns_map_names[M_COUNT] = {
 	[M_STATE] = "nsv1_state",       [M_TABLES] = "nsv1_tables",
 	[M_RULES] = "nsv1_rules",       [M_BITMAP] = "nsv1_bitmap",
-	[M_SMALL] = "nsv1_small",       [M_PORTS] = "nsv1_ports",
-	[M_ICMP] = "nsv1_icmp",         [M_L1] = "nsv1_l1",
 	[M_R4] = "nsv1_r4",             [M_R6] = "nsv1_r6",
 	[M_SETDIR] = "nsv1_setdir",     [M_SETPFX] = "nsv1_setpfx",
 	[M_CNT_RULE] = "nsv1_cnt_rule", [M_CNT_VERD] = "nsv1_cnt_verd",
@@ -34,10 +32,8 @@ const char *const ns_map_names[M_COUNT] = {
 
 static const uint32_t value_size[M_COUNT] = {
 	[M_STATE] = sizeof(struct ns_state),   [M_TABLES] = sizeof(struct ns_tslot),
-	[M_RULES] = sizeof(struct ns_rule),    [M_BITMAP] = sizeof(struct ns_bitmap),
-	[M_SMALL] = sizeof(struct ns_small),   [M_PORTS] = sizeof(struct ns_u16map),
-	[M_ICMP] = sizeof(struct ns_u16map),   [M_L1] = sizeof(struct ns_l1),
-	[M_R4] = sizeof(__u64),                [M_R6] = sizeof(struct ns_r6),
+	[M_RULES] = sizeof(struct ns_rule),    [M_BITMAP] = sizeof(struct ns_bmpool),
+	[M_R4] = sizeof(struct ns_r4pool),     [M_R6] = sizeof(struct ns_r6pool),
 	[M_SETDIR] = sizeof(struct ns_setdir), [M_SETPFX] = sizeof(__u8),
 	[M_CNT_RULE] = sizeof(struct ns_counter),
 	[M_CNT_VERD] = sizeof(struct ns_counter),
