@@ -55,3 +55,44 @@ ns_xdp_keyword() {
 	*) ns_die "unknown XDP mode '$1'" ;;
 	esac
 }
+
+# tc filters we own sit at this pref (and handle 1) unless -p/--pref says
+# otherwise; programs of ours are named cls_fw_*, cls_classify*, cls_http_*.
+NS_TC_PREF=${NS_TC_PREF:-49374}
+NS_STATE_DIR=${NS_STATE_DIR:-/run/netsieve}
+
+ns_ours_prog() {
+	case "$1" in
+	cls_fw_*|cls_classify*|cls_http_*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# The program name of the bpf filter at our pref ($3) on $1 $2 (ingress,
+# egress or "parent X:"), empty when there is none.
+ns_tc_filter_prog() {
+	local dev=$1 where=$2 pref=$3
+	# shellcheck disable=SC2086
+	tc filter show dev "$dev" $where pref "$pref" 2>/dev/null |
+		sed -n 's/.* handle 0x1 .* name \([^ ]*\) tag .*/\1/p' | head -n 1
+}
+
+ns_tc_has_filter() {
+	local dev=$1 where=$2 pref=$3
+	# shellcheck disable=SC2086
+	[ -n "$(tc filter show dev "$dev" $where pref "$pref" 2>/dev/null)" ]
+}
+
+ns_has_clsact() {
+	tc qdisc show dev "$1" 2>/dev/null | grep -q '^qdisc clsact '
+}
+
+ns_ifindex() {
+	ip -o link show dev "$1" 2>/dev/null | cut -d: -f1
+}
+
+# A marker remembers that we created the clsact qdisc of a device (by
+# ifindex, so that a new device of the same name is not mistaken for it).
+ns_clsact_marker() {
+	echo "$NS_STATE_DIR/clsact-$1-$(ns_ifindex "$1")"
+}

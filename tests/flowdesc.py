@@ -11,11 +11,11 @@ import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE_MAGIC = 0x4C46534E
-FLOW_VERSION = 1
-FLOW_FMT = "=HHHBBBBBBBBBBHHHHHHHHI16s16s"
+FLOW_VERSION = 2
+FLOW_FMT = "=HHHBBBBBBBBBBHHHHHHHHB3s16s16s"
 FLOW_FIELDS = ("reason eth_proto flags l3 l4_proto frag vlan_depth ip6_ext "
                "tcp_flags icmp_type icmp_code tos ttl vlan_outer vlan_inner "
-               "sport dport l3_off l4_off payload_off ip_end _pad saddr "
+               "sport dport l3_off l4_off payload_off ip_end http _pad saddr "
                "daddr").split()
 FLOW_SIZE = struct.calcsize(FLOW_FMT)
 HDR_SIZE = 8 + FLOW_SIZE
@@ -44,5 +44,6 @@ def decode(frame: bytes):
     vals = struct.unpack(FLOW_FMT, frame[8:HDR_SIZE])
     flow = dict(zip(FLOW_FIELDS, vals))
     flow.pop("_pad")
+    assert flow.pop("http") == 0, "the parser never sets http"
     flow["reason"] = REASONS[flow["reason"]][1]
     return flow, frame[HDR_SIZE:]

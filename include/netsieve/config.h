@@ -14,6 +14,7 @@
 
 #include <linux/types.h>
 
+#include "flow.h"
 #include "reasons.h"
 
 #define NS_LAYOUT "v1"
@@ -88,6 +89,7 @@ enum ns_dim {
 	NS_DIM_SPORT,
 	NS_DIM_DPORT,
 	NS_DIM_ICMP,
+	NS_DIM_HTTP,    /* only cls_http fills in flow.http */
 	NS_DIMS,
 };
 
@@ -163,6 +165,7 @@ struct ns_table {
 	__u16 sport[65536];
 	__u16 dport[65536];
 	__u16 icmp[65536];            /* type << 8 | code */
+	__u16 http[NS_HTTP_KINDS];    /* by enum ns_http */
 	__u32 l1[2][2][NS_L1_ENTRIES]; /* [src,dst][v4,v6] address directories */
 };
 #define NS_NO_RULE 0xffff
@@ -202,7 +205,8 @@ struct ns_rule {
 	__u8 _pad1;
 	__u16 vlan;         /* 0..4095, NS_VLAN_NONE for "untagged" */
 	__u16 sport_lo, sport_hi, dport_lo, dport_hi;
-	__u32 _pad2;
+	__u16 http_mask;    /* bit per enum ns_http the rule accepts */
+	__u16 _pad2;
 };
 
 #define NS_ADDR_KIND_ANY 0
@@ -265,7 +269,9 @@ enum ns_source {
 	NS_SOURCES = 4,
 };
 
-/* nsv1_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
+/* nsv1_cnt_http[table * NS_HTTP_KINDS + kind]: HTTP requests by method and
+ * responses by status class seen by cls_http.
+ * nsv1_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
  * nsv1_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
 #define NS_VERD_SLOTS (NS_TABLES * NS_SOURCES * NS_ACT_MAX)
 

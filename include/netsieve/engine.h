@@ -202,7 +202,7 @@ struct ns_ids {
 static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t,
 					  __u32 used)
 {
-	struct ns_bitmap *b0, *b1, *b2, *b3, *b4, *b5, *b6, *b7;
+	struct ns_bitmap *b0, *b1, *b2, *b3, *b4, *b5, *b6, *b7, *b8;
 	struct ns_bmpool *pool;
 	__u64 cand, m;
 	__u32 best = NS_NO_RULE;
@@ -213,7 +213,7 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 	/* Unused dimensions keep id 0 (all rules, req 0): they filter nothing
 	 * and are skipped here; in the exact check they AND all ones. */
 	cand = t->words;
-	b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = &pool->b[0];
+	b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = b8 = &pool->b[0];
 #define NS_BM(k)                                                               \
 	do {                                                                   \
 		if (used & (1u << (k))) {                                      \
@@ -222,7 +222,7 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 		}                                                              \
 	} while (0)
 	NS_BM(0); NS_BM(1); NS_BM(2); NS_BM(3);
-	NS_BM(4); NS_BM(5); NS_BM(6); NS_BM(7);
+	NS_BM(4); NS_BM(5); NS_BM(6); NS_BM(7); NS_BM(8);
 #undef NS_BM
 	/* Candidate words, lowest first; each one's best match competes by
 	 * rule position. */
@@ -235,7 +235,7 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 		w = t->ctz[((cand & -cand) * NS_DEBRUIJN) >> 58] & 63;
 		cand &= cand - 1;
 		m = b0->w[w] & b1->w[w] & b2->w[w] & b3->w[w] &
-		    b4->w[w] & b5->w[w] & b6->w[w] & b7->w[w];
+		    b4->w[w] & b5->w[w] & b6->w[w] & b7->w[w] & b8->w[w];
 		if (!m)
 			continue;  /* a false candidate: the usual case */
 		p = t->prio[(w * 64 + t->ctz[((m & -m) * NS_DEBRUIJN) >> 58]) &
@@ -306,6 +306,7 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	}
 	NS_ADD_DIM(NS_DIM_ICMP, (f->flags & NS_F_ICMP) ?
 		   t->icmp[((__u32)f->icmp_type << 8) | f->icmp_code] : t->absent[NS_DIM_ICMP]);
+	NS_ADD_DIM(NS_DIM_HTTP, t->http[f->http & (NS_HTTP_KINDS - 1)]);
 	ids.gen = gen;
 
 	/* No rule constrains anything: the first rule matches. */

@@ -14,7 +14,7 @@
 
 #include <linux/types.h>
 
-#define NS_FLOW_VERSION 1
+#define NS_FLOW_VERSION 2
 
 /* l3 */
 enum ns_l3 {
@@ -28,6 +28,26 @@ enum ns_frag {
 	NS_FRAG_NONE = 0,  /* not a fragment (IPv6 atomic fragments count here) */
 	NS_FRAG_FIRST = 1, /* offset 0 with more-fragments set: has the L4 header */
 	NS_FRAG_LATER = 2, /* offset > 0: no L4 header, so no ports */
+};
+
+/* http: what starts the TCP payload (ns_http_kind()). */
+enum ns_http {
+	NS_HTTP_NONE = 0,
+	NS_HTTP_GET = 1,
+	NS_HTTP_POST = 2,
+	NS_HTTP_PUT = 3,
+	NS_HTTP_DELETE = 4,
+	NS_HTTP_HEAD = 5,
+	NS_HTTP_OPTIONS = 6,
+	NS_HTTP_PATCH = 7,
+	NS_HTTP_CONNECT = 8,
+	NS_HTTP_TRACE = 9,
+	NS_HTTP_1XX = 10,   /* responses, by status class */
+	NS_HTTP_2XX = 11,
+	NS_HTTP_3XX = 12,
+	NS_HTTP_4XX = 13,
+	NS_HTTP_5XX = 14,
+	NS_HTTP_KINDS = 16,
 };
 
 /* flags */
@@ -67,7 +87,9 @@ struct ns_flow {
 	__u16 l4_off;
 	__u16 payload_off; /* first byte after the L4 header (NS_F_PAYLOAD) */
 	__u16 ip_end;      /* end of the IP datagram: min(frame, IP length) */
-	__u32 _pad;
+	__u8 http;         /* enum ns_http: set by programs that look at HTTP
+			    * (cls_http), 0 from the parser */
+	__u8 _pad[3];
 	__u8 saddr[16];    /* network order; IPv4 uses the first 4 bytes */
 	__u8 daddr[16];
 };

@@ -42,10 +42,20 @@ __attribute__((noinline)) int ns_parse_tc(struct __sk_buff *skb, struct ns_flow 
 			hw_vlan);
 }
 
-/* Make the headers linear (non-linear skbs: GSO, fragments from GRO). */
+/* Bytes tc programs make linear before parsing: every header the parser
+ * walks fits in the default (up to 2 tags, 8 IPv6 extension headers of
+ * typical size, TCP with options) plus the start of the payload for cls_http.
+ * A header past it makes the frame "truncated" (unusable). */
+#ifndef NS_TC_PULL
+#define NS_TC_PULL 512
+#endif
+
+/* Make the headers linear (non-linear skbs: GSO, GRO, fragments). */
 static __always_inline void ns_tc_pull(struct __sk_buff *skb)
 {
-	bpf_skb_pull_data(skb, skb->len);
+	__u32 len = skb->len;
+
+	bpf_skb_pull_data(skb, len < NS_TC_PULL ? len : NS_TC_PULL);
 }
 
 #endif /* NETSIEVE_HOOK_H */

@@ -109,6 +109,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NS_TABLES * NS_HTTP_KINDS);
+	__type(key, __u32);
+	__type(value, struct ns_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nsv1_cnt_http SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NS_TABLES * NS_R_MAX);
 	__type(key, __u32);
 	__type(value, struct ns_counter);

@@ -365,6 +365,45 @@ static __always_inline int ns_parse_l4(struct ns_cursor *c, struct ns_flow *f,
 }
 
 /*
+ * What an HTTP/1.x TCP payload starts with, from its first 12 bytes (fewer
+ * are zero-padded by the caller): a request method followed by a space, or
+ * "HTTP/1.x " and a status code.  Returns enum ns_http.
+ */
+static __always_inline __u8 ns_http_kind(const __u8 *b)
+{
+	/* Requests: method and space.  Compare as little-endian words. */
+	__u64 w = (__u64)b[0] | (__u64)b[1] << 8 | (__u64)b[2] << 16 |
+		  (__u64)b[3] << 24 | (__u64)b[4] << 32 | (__u64)b[5] << 40 |
+		  (__u64)b[6] << 48 | (__u64)b[7] << 56;
+
+	if ((w & 0xffffffff) == 0x20544547)                  /* "GET " */
+		return NS_HTTP_GET;
+	if ((w & 0xffffffff) == 0x20545550)                  /* "PUT " */
+		return NS_HTTP_PUT;
+	if ((w & 0xffffffffffULL) == 0x2054534f50ULL)        /* "POST " */
+		return NS_HTTP_POST;
+	if ((w & 0xffffffffffULL) == 0x2044414548ULL)        /* "HEAD " */
+		return NS_HTTP_HEAD;
+	if ((w & 0xffffffffffffULL) == 0x204843544150ULL)    /* "PATCH " */
+		return NS_HTTP_PATCH;
+	if ((w & 0xffffffffffffULL) == 0x204543415254ULL)    /* "TRACE " */
+		return NS_HTTP_TRACE;
+	if ((w & 0xffffffffffffffULL) == 0x204554454c4544ULL) /* "DELETE " */
+		return NS_HTTP_DELETE;
+	if (w == 0x20534e4f4954504fULL)                      /* "OPTIONS " */
+		return NS_HTTP_OPTIONS;
+	if (w == 0x205443454e4e4f43ULL)                      /* "CONNECT " */
+		return NS_HTTP_CONNECT;
+	/* Responses: "HTTP/1.0 " or "HTTP/1.1 ", then a 3-digit status. */
+	if ((w & 0x00ffffffffffffffULL) == 0x002e312f50545448ULL && /* "HTTP/1." */
+	    b[8] == ' ' && b[9] >= '1' && b[9] <= '5' &&
+	    b[10] >= '0' && b[10] <= '9' && b[11] >= '0' && b[11] <= '9' &&
+	    (b[7] == '0' || b[7] == '1'))
+		return NS_HTTP_1XX + (b[9] - '1');
+	return NS_HTTP_NONE;
+}
+
+/*
  * Parse the frame [data, data_end) into *f (zeroed here).  Returns f->reason:
  * NS_R_OK, NS_R_NON_IP (not IP: L2 fields valid) or an unusable-frame code
  * (fields up to the failing layer are valid).

@@ -123,8 +123,8 @@ static void rule_usage(FILE *f)
 		"usage: netsieve [--pin-dir DIR] rule add [table T] [pos N] [src X] [dst X]\n"
 		"                  [proto P] [sport R] [dport R] [icmp-type T[/C]] [vlan ID|none]\n"
 		"                  [frag none|first|later] action drop|pass\n"
-		"       netsieve rule add table ingress|egress ... action [pass] [classify MAJ:MIN]\n"
-		"                  [mark N] [dscp NAME|N]\n"
+		"       netsieve rule add table ingress|egress ... [http H] action [pass]\n"
+		"                  [classify MAJ:MIN] [mark N] [dscp NAME|N]\n"
 		"       netsieve rule del [table T] ID\n"
 		"       netsieve rule list [table T] [--json]\n"
 		"       netsieve rule flush [table T]\n"
@@ -132,7 +132,11 @@ static void rule_usage(FILE *f)
 		"X: an IPv4 or IPv6 address or CIDR, or @SET.  R: a port or range P-Q.\n"
 		"P: tcp, udp, sctp, icmp, icmpv6, gre, esp, ah or 0-255.\n"
 		"Rules are ordered; the first that matches decides.  Tables: xdp (default),\n"
-		"ingress, egress.  pos N inserts before the rule now at position N.\n");
+		"ingress, egress.  pos N inserts before the rule now at position N.\n"
+		"H (tc tables, seen by cls_http only): comma-separated GET, POST, PUT, DELETE,\n"
+		"HEAD, OPTIONS, PATCH, CONNECT, TRACE, 1xx..5xx, request, response.\n"
+		"Effects (classify, mark, dscp) apply only under cls_classify and cls_http;\n"
+		"the xdp table and cls_firewall take drop/pass alone.\n");
 }
 
 static void load_conf(struct ns_store *s, struct ns_conf *c, bool with_sets)

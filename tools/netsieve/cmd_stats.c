@@ -25,6 +25,7 @@ static const char *const src_keys[NS_SOURCES] = { "rule", "policy", "unusable", 
 struct snapshot {
 	struct ns_counter verd[NS_VERD_SLOTS];
 	struct ns_counter rsn[NS_TABLES * NS_R_MAX];
+	struct ns_counter http[NS_TABLES * NS_HTTP_KINDS];
 	struct ns_counter *rule[NS_TABLES];
 };
 
@@ -34,6 +35,8 @@ static void take(struct ns_store *s, struct ns_conf *c, struct snapshot *sn)
 		sn->verd[i] = ns_store_counter(s, M_CNT_VERD, i);
 	for (int i = 0; i < NS_TABLES * NS_R_MAX; i++)
 		sn->rsn[i] = ns_store_counter(s, M_CNT_RSN, i);
+	for (int i = 0; i < NS_TABLES * NS_HTTP_KINDS; i++)
+		sn->http[i] = ns_store_counter(s, M_CNT_HTTP, i);
 	for (int t = 0; t < NS_TABLES; t++) {
 		sn->rule[t] = calloc(c->t[t].n + 1, sizeof(struct ns_counter));
 		for (int i = 0; i < c->t[t].n; i++) {
@@ -64,6 +67,9 @@ static bool table_active(struct ns_conf *c, struct snapshot *sn, int t)
 {
 	if (c->t[t].n)
 		return true;
+	for (int h = 0; h < NS_HTTP_KINDS; h++)
+		if (sn->http[t * NS_HTTP_KINDS + h].packets)
+			return true;
 	for (int k = 0; k < NS_SOURCES * NS_ACT_MAX; k++)
 		if (sn->verd[t * NS_SOURCES * NS_ACT_MAX + k].packets)
 			return true;
@@ -110,6 +116,20 @@ static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot 
 					continue;
 				printf("%s%s %llu%s", any ? ", " : "  unusable or non-IP frames: ",
 				       ns_reason_name(r), (unsigned long long)v.packets, unit);
+				any = true;
+			}
+			if (any)
+				printf("\n");
+			any = false;
+			for (int h = 1; h < NS_HTTP_KINDS; h++) {
+				struct ns_counter v = now->http[t * NS_HTTP_KINDS + h];
+
+				if (prev)
+					v = diff(v, prev->http[t * NS_HTTP_KINDS + h], secs);
+				if (!v.packets)
+					continue;
+				printf("%s%s %llu%s", any ? ", " : "  http (cls_http): ",
+				       ns_http_name(h), (unsigned long long)v.packets, unit);
 				any = true;
 			}
 			if (any)
@@ -170,6 +190,18 @@ static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *n
 			if (!v.packets && !prev)
 				continue;
 			cnt_json(&b, ns_reason_name(r), v, comma);
+			comma = true;
+		}
+		ns_buf_printf(&b, "},\"http\":{");
+		comma = false;
+		for (int h = 1; h < NS_HTTP_KINDS; h++) {
+			struct ns_counter v = now->http[t * NS_HTTP_KINDS + h];
+
+			if (prev)
+				v = diff(v, prev->http[t * NS_HTTP_KINDS + h], secs);
+			if (!v.packets && !prev)
+				continue;
+			cnt_json(&b, ns_http_name(h), v, comma);
 			comma = true;
 		}
 		ns_buf_printf(&b, "},\"rules\":[");

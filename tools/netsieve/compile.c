@@ -157,6 +157,7 @@ static void exact_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 static bool m_proto(const struct ns_rule *r, int v) { return r->proto == v; }
 static bool m_vlan(const struct ns_rule *r, int v) { return r->vlan == v; }
 static bool m_frag(const struct ns_rule *r, int v) { return r->frag == v + 1; }
+static bool m_http(const struct ns_rule *r, int v) { return (r->http_mask >> v) & 1; }
 
 /* Ports: sweep the range boundaries. */
 struct pev {
@@ -675,6 +676,8 @@ static void compile_table(struct ns_compiled *k, int t)
 		port_field(k, tc, NS_DIM_DPORT, cfg->dport);
 	if (cfg->used & (1u << NS_DIM_ICMP))
 		icmp_field(k, tc, cfg->icmp);
+	if (cfg->used & (1u << NS_DIM_HTTP))
+		exact_field(k, tc, NS_DIM_HTTP, NS_HTTP_KINDS, cfg->http, m_http);
 	for (int f = 0; f < 2; f++) {
 		int d = f ? NS_DIM_DST : NS_DIM_SRC;
 

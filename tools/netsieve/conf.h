@@ -55,6 +55,7 @@ extern const char *const ns_rc_names[NS_RC_MAX];
 int ns_table_by_name(const char *s);
 const char *ns_proto_name(int proto); /* NULL when only a number */
 const char *ns_reason_name(unsigned r);
+const char *ns_http_name(unsigned k);
 
 /* ---- rules.c: text <-> struct ns_rule ------------------------------- */
 
@@ -99,7 +100,7 @@ bool ns_set_referenced(const struct ns_conf *c, int i, char *where, size_t len);
 
 enum ns_map_id {
 	M_STATE, M_TABLES, M_RULES, M_BITMAP, M_R4, M_R6, M_SETDIR, M_SETPFX,
-	M_CNT_RULE, M_CNT_VERD, M_CNT_RSN,
+	M_CNT_RULE, M_CNT_VERD, M_CNT_RSN, M_CNT_HTTP,
 	M_COUNT,
 };
 extern const char *const ns_map_names[M_COUNT];

@@ -185,6 +185,8 @@ bool ns_rule_insert(struct ns_conf *c, struct ns_rule *r, struct ns_rule_parse *
 
 	if (t == NS_TABLE_XDP && r->effects)
 		return fail(err, len, "classify, mark and dscp work in the ingress and egress tables (tc), not in table xdp");
+	if (t == NS_TABLE_XDP && (r->fields & (1u << NS_DIM_HTTP)))
+		return fail(err, len, "http works in the ingress and egress tables (cls_http), not in table xdp");
 	if (tc->n >= NS_MAX_RULES)
 		return fail(err, len, "table %s is full (%d rules)", ns_table_names[t], NS_MAX_RULES);
 	if (pos > tc->n + 1)

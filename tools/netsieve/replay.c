@@ -7,6 +7,7 @@
  * truncated capture is one error and no output), the second runs packets.
  * --out is written to a temporary file renamed into place on success.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -65,7 +66,7 @@ struct verdict_count {
 struct replay {
 	const char *obj_path, *pcap_path, *prog_name;
 	const char *out_path, *expect_path;
-	bool json, out_all, private_maps, quiet, stats;
+	bool json, out_all, private_maps, quiet, stats, classic;
 	uint64_t bench;
 	bool have_ctx;
 	uint32_t ctx_mark, ctx_prio, ctx_ifindex;
@@ -106,6 +107,9 @@ static const char *usage_text =
 "  --private           private, empty maps (default: reuse maps pinned in\n"
 "                      the pin directory; counters always stay private)\n"
 "  --ctx K=V[,K=V]     tc only: initial mark=N, priority=N, ifindex=N\n"
+"  --classic           tc only: the program is a classic (non-da) classifier:\n"
+"                      report return values as CLASS_MAJ:MIN, UNCLASSIFIED (0)\n"
+"                      or DEFAULT_CLASS (-1)\n"
 "  --bench N           also time each packet with repeat=N (ns/packet);\n"
 "                      packets the program rewrites are not timed\n"
 "  --stats             netsieve programs: after the summary, the counters of\n"
@@ -140,6 +144,16 @@ static const char *verdict_name(struct replay *r, int ret, char *buf, size_t len
 		snprintf(buf, len, "XDP_UNKNOWN_%d", ret);
 		return buf;
 	}
+	if (r->classic) {
+		/* Classic cls_bpf: 0 no match, -1 the filter's default class,
+		 * anything else a class id MAJ:MIN (hex, as tc prints it). */
+		if (ret == 0)
+			return "UNCLASSIFIED";
+		if (ret == -1)
+			return "DEFAULT_CLASS";
+		snprintf(buf, len, "CLASS_%x:%x", (unsigned)ret >> 16, (unsigned)ret & 0xffff);
+		return buf;
+	}
 	if (ret == -1)
 		return "TC_ACT_UNSPEC";
 	if (ret >= 0 && ret <= 8)
@@ -150,6 +164,8 @@ static const char *verdict_name(struct replay *r, int ret, char *buf, size_t len
 
 static bool verdict_drops(struct replay *r, int ret)
 {
+	if (r->classic)
+		return false; /* classic classifiers cannot drop */
 	if (!r->is_tc)
 		return ret == XDP_ABORTED || ret == XDP_DROP;
 	return ret == TC_ACT_SHOT || ret == TC_ACT_STOLEN || ret == TC_ACT_TRAP;
@@ -196,11 +212,18 @@ static void parse_ctx(struct replay *r, const char *arg)
 	free(s);
 }
 
+/* Verdict names are matched case-insensitively; CLASS_MAJ:MIN keeps its
+ * class id in lower-case hex, as printed. */
 static void upcase(char *s)
 {
-	for (; *s; s++)
-		if (*s >= 'a' && *s <= 'z')
-			*s -= 'a' - 'A';
+	bool classid = !strncasecmp(s, "CLASS_", 6);
+
+	for (int i = 0; s[i]; i++) {
+		if (classid && i >= 6)
+			s[i] = tolower((unsigned char)s[i]);
+		else
+			s[i] = toupper((unsigned char)s[i]);
+	}
 }
 
 static bool known_verdict(struct replay *r, const char *v)
@@ -216,6 +239,13 @@ static bool known_verdict(struct replay *r, const char *v)
 
 	if (!strcmp(v, "NOT_RUNNABLE"))
 		return true;
+	if (r->classic) {
+		unsigned a, b;
+		char tail;
+
+		return !strcmp(v, "UNCLASSIFIED") || !strcmp(v, "DEFAULT_CLASS") ||
+		       sscanf(v, "CLASS_%x:%x%c", &a, &b, &tail) == 2;
+	}
 	for (; *l; l++)
 		if (!strcmp(*l, v))
 			return true;
@@ -378,8 +408,8 @@ static void print_result(struct replay *r, uint64_t idx, const char *verdict,
 		       (unsigned long long)idx, verdict, ret, len_in, len_out,
 		       modified ? "true" : "false");
 		if (r->is_tc)
-			printf(",\"mark\":%u,\"priority\":%u", skb->mark,
-			       skb->priority);
+			printf(",\"mark\":%u,\"priority\":%u,\"cb0\":%u", skb->mark,
+			       skb->priority, skb->cb[0]);
 		if (r->bench) {
 			if (ns >= 0)
 				printf(",\"ns\":%lld", ns);
@@ -517,6 +547,7 @@ int cmd_replay(int argc, char **argv)
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "bench", required_argument, NULL, 'b' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "classic", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -538,6 +569,7 @@ int cmd_replay(int argc, char **argv)
 		case 'j': r.json = true; break;
 		case 'q': r.quiet = true; break;
 		case 's': r.stats = true; break;
+		case 'C': r.classic = true; break;
 		case 'o': r.out_path = optarg; break;
 		case 'A': r.out_all = true; break;
 		case 'e': r.expect_path = optarg; break;
@@ -584,6 +616,9 @@ int cmd_replay(int argc, char **argv)
 	r.is_tc = r.o.type == BPF_PROG_TYPE_SCHED_CLS;
 	if (r.have_ctx && !r.is_tc)
 		usage_err("--ctx applies to tc programs; '%s' is an XDP program",
+			  r.o.name);
+	if (r.classic && !r.is_tc)
+		usage_err("--classic applies to tc programs; '%s' is an XDP program",
 			  r.o.name);
 	if (r.expect_path)
 		read_expect(&r);

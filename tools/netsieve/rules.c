@@ -330,6 +330,54 @@ static bool parse_classid(const char *s, uint32_t *out, char *err, size_t len)
 	return true;
 }
 
+static const char *const http_names[NS_HTTP_KINDS] = {
+	[NS_HTTP_GET] = "GET", [NS_HTTP_POST] = "POST", [NS_HTTP_PUT] = "PUT",
+	[NS_HTTP_DELETE] = "DELETE", [NS_HTTP_HEAD] = "HEAD",
+	[NS_HTTP_OPTIONS] = "OPTIONS", [NS_HTTP_PATCH] = "PATCH",
+	[NS_HTTP_CONNECT] = "CONNECT", [NS_HTTP_TRACE] = "TRACE",
+	[NS_HTTP_1XX] = "1xx", [NS_HTTP_2XX] = "2xx", [NS_HTTP_3XX] = "3xx",
+	[NS_HTTP_4XX] = "4xx", [NS_HTTP_5XX] = "5xx",
+};
+#define HTTP_REQUESTS (((1u << (NS_HTTP_TRACE + 1)) - 1) & ~1u)
+#define HTTP_RESPONSES (((1u << (NS_HTTP_5XX + 1)) - 1) & ~((1u << NS_HTTP_1XX) - 1))
+
+const char *ns_http_name(unsigned k)
+{
+	return k < NS_HTTP_KINDS && http_names[k] ? http_names[k] : "none";
+}
+
+/* "GET,POST", "4xx", "request", "response" */
+static bool parse_http(const char *s, uint16_t *mask, char *err, size_t len)
+{
+	char buf[128], *save = NULL, *w;
+
+	if (strlen(s) >= sizeof(buf))
+		return fail(err, len, "http '%.20s...': too long", s);
+	strcpy(buf, s);
+	*mask = 0;
+	for (w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		int k;
+
+		if (!strcasecmp(w, "request")) {
+			*mask |= HTTP_REQUESTS;
+			continue;
+		}
+		if (!strcasecmp(w, "response")) {
+			*mask |= HTTP_RESPONSES;
+			continue;
+		}
+		for (k = 1; k < NS_HTTP_KINDS; k++)
+			if (http_names[k] && !strcasecmp(w, http_names[k]))
+				break;
+		if (k == NS_HTTP_KINDS)
+			return fail(err, len, "http '%s': expected methods (GET, POST, PUT, DELETE, HEAD, OPTIONS, PATCH, CONNECT, TRACE), status classes (1xx..5xx), request or response, comma-separated", s);
+		*mask |= 1u << k;
+	}
+	if (!*mask)
+		return fail(err, len, "http needs a value");
+	return true;
+}
+
 static int proto_by_name(const char *s)
 {
 	uint64_t v;
@@ -409,9 +457,9 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 				    !strcmp(w, "src") || !strcmp(w, "dst") ||
 				    !strcmp(w, "proto") || !strcmp(w, "sport") ||
 				    !strcmp(w, "dport") || !strcmp(w, "icmp-type") ||
-				    !strcmp(w, "vlan") || !strcmp(w, "frag") ?
+				    !strcmp(w, "vlan") || !strcmp(w, "frag") || !strcmp(w, "http") ?
 				    "%s needs a value" :
-				    "unknown word '%s' (expected table, pos, src, dst, proto, sport, dport, icmp-type, vlan, frag, action)", w);
+				    "unknown word '%s' (expected table, pos, src, dst, proto, sport, dport, icmp-type, vlan, frag, http, action)", w);
 		if (!strcmp(w, "table")) {
 			if (seen_table)
 				return fail(err, len, "table given twice");
@@ -484,6 +532,12 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 				r->vlan = v;
 			}
 			r->fields |= 1u << NS_DIM_VLAN;
+		} else if (!strcmp(w, "http")) {
+			if (HAS(NS_DIM_HTTP))
+				return fail(err, len, "http given twice");
+			if (!parse_http(val, &r->http_mask, err, len))
+				return false;
+			r->fields |= 1u << NS_DIM_HTTP;
 		} else if (!strcmp(w, "frag")) {
 			if (HAS(NS_DIM_FRAG))
 				return fail(err, len, "frag given twice");
@@ -497,7 +551,7 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 				return fail(err, len, "frag '%s': expected none, first or later", val);
 			r->fields |= 1u << NS_DIM_FRAG;
 		} else {
-			return fail(err, len, "unknown word '%s' (expected table, pos, src, dst, proto, sport, dport, icmp-type, vlan, frag, action)", w);
+			return fail(err, len, "unknown word '%s' (expected table, pos, src, dst, proto, sport, dport, icmp-type, vlan, frag, http, action)", w);
 		}
 		i++;
 	}
@@ -523,6 +577,10 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 			return fail(err, len, "proto %s is for IPv%d addresses", r->proto == 1 ? "icmp" : "icmpv6",
 				    r->proto == 1 ? 4 : 6);
 	}
+	if (HAS(NS_DIM_HTTP) && HAS(NS_DIM_PROTO) && r->proto != 6)
+		return fail(err, len, "http needs proto tcp (or no proto)");
+	if (HAS(NS_DIM_HTTP) && HAS(NS_DIM_FRAG) && r->frag == NS_FRAG_LATER + 1)
+		return fail(err, len, "frag later carries no TCP payload start: http could never match");
 	if (HAS(NS_DIM_FRAG) && r->frag == NS_FRAG_LATER + 1 &&
 	    (HAS(NS_DIM_SPORT) || HAS(NS_DIM_DPORT) || HAS(NS_DIM_ICMP)))
 		return fail(err, len, "frag later carries no ports or ICMP header: the rule could never match");
@@ -597,6 +655,28 @@ void ns_rule_format(const struct ns_conf *c, const struct ns_rule *r,
 	if (HAS(NS_DIM_FRAG))
 		ns_buf_printf(&b, "frag %s ", r->frag == NS_FRAG_NONE + 1 ? "none" :
 			      r->frag == NS_FRAG_FIRST + 1 ? "first" : "later");
+	if (HAS(NS_DIM_HTTP)) {
+		uint16_t m = r->http_mask;
+		bool first = true;
+
+		ns_buf_printf(&b, "http ");
+		if ((m & HTTP_REQUESTS) == HTTP_REQUESTS) {
+			ns_buf_printf(&b, "request");
+			m &= ~HTTP_REQUESTS;
+			first = false;
+		}
+		if ((m & HTTP_RESPONSES) == HTTP_RESPONSES) {
+			ns_buf_printf(&b, "%sresponse", first ? "" : ",");
+			m &= ~HTTP_RESPONSES;
+			first = false;
+		}
+		for (int k = 1; k < NS_HTTP_KINDS; k++)
+			if (m & (1u << k)) {
+				ns_buf_printf(&b, "%s%s", first ? "" : ",", http_names[k]);
+				first = false;
+			}
+		ns_buf_printf(&b, " ");
+	}
 	ns_buf_printf(&b, "action");
 	if (r->action == NS_ACT_DROP)
 		ns_buf_printf(&b, " drop");

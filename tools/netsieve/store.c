@@ -27,7 +27,7 @@ const char *const ns_map_names[M_COUNT] = {
 	[M_R4] = "nsv1_r4",             [M_R6] = "nsv1_r6",
 	[M_SETDIR] = "nsv1_setdir",     [M_SETPFX] = "nsv1_setpfx",
 	[M_CNT_RULE] = "nsv1_cnt_rule", [M_CNT_VERD] = "nsv1_cnt_verd",
-	[M_CNT_RSN] = "nsv1_cnt_rsn",
+	[M_CNT_RSN] = "nsv1_cnt_rsn",   [M_CNT_HTTP] = "nsv1_cnt_http",
 };
 
 static const uint32_t value_size[M_COUNT] = {
@@ -38,6 +38,7 @@ static const uint32_t value_size[M_COUNT] = {
 	[M_CNT_RULE] = sizeof(struct ns_counter),
 	[M_CNT_VERD] = sizeof(struct ns_counter),
 	[M_CNT_RSN] = sizeof(struct ns_counter),
+	[M_CNT_HTTP] = sizeof(struct ns_counter),
 };
 
 static void *xcalloc(size_t n, size_t sz)
