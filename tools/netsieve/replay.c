@@ -117,6 +117,9 @@ static const char *usage_text =
 "                      as the summary's \"netsieve\" key)\n"
 "  -h, --help          this help\n"
 "\n"
+"tc programs: mark and priority are the skb's after the run; class is the\n"
+"class id netsieve's classifiers leave in cb[0] (the kernel does not report\n"
+"tc_classid back).\n"
 "exit: 0 ok, 1 expectation mismatch, 2 usage, 3 bad capture or expect file,\n"
 "      4 bad object or program, 5 environment (bpffs, permissions)\n";
 
@@ -373,7 +376,7 @@ static void print_header(struct replay *r)
 	printf("%6s  %-16s %5s %7s %7s  %-8s", "#", "verdict", "ret", "len_in",
 	       "len_out", "modified");
 	if (r->is_tc)
-		printf(" %10s %10s", "mark", "priority");
+		printf(" %10s %10s %-*s", "mark", "priority", r->bench ? 9 : 0, "class");
 	if (r->bench)
 		printf(" %8s", "ns/pkt");
 	printf("\n");
@@ -410,6 +413,8 @@ static void print_result(struct replay *r, uint64_t idx, const char *verdict,
 		if (r->is_tc)
 			printf(",\"mark\":%u,\"priority\":%u,\"cb0\":%u", skb->mark,
 			       skb->priority, skb->cb[0]);
+		if (r->is_tc && skb->cb[0])
+			printf(",\"class\":\"%x:%x\"", skb->cb[0] >> 16, skb->cb[0] & 0xffff);
 		if (r->bench) {
 			if (ns >= 0)
 				printf(",\"ns\":%lld", ns);
@@ -421,8 +426,15 @@ static void print_result(struct replay *r, uint64_t idx, const char *verdict,
 	}
 	printf("%6llu  %-16s %5d %7u %7u  %-8s", (unsigned long long)idx, verdict,
 	       ret, len_in, len_out, modified ? "yes" : "no");
-	if (r->is_tc)
-		printf(" %#10x %#10x", skb->mark, skb->priority);
+	if (r->is_tc) {
+		char cls[16] = "-";
+
+		/* netsieve's classifiers leave the class id in cb[0] */
+		if (skb->cb[0])
+			snprintf(cls, sizeof(cls), "%x:%x", skb->cb[0] >> 16,
+				 skb->cb[0] & 0xffff);
+		printf(" %#10x %#10x %-*s", skb->mark, skb->priority, r->bench ? 9 : 0, cls);
+	}
 	if (r->bench) {
 		if (ns >= 0)
 			printf(" %8lld", ns);
