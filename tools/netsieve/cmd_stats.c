@@ -502,8 +502,9 @@ static int cmd_status(int argc, char **argv)
 		printf("configuration: generation %u, change %llu; sets: %d\n", s.state.gen,
 		       (unsigned long long)s.state.serial, nsets);
 		for (int t = 0; t < NS_TABLES; t++)
-			printf("  table %-8s %4d rule%s, policy %s\n", ns_table_names[t], c.t[t].n,
-			       c.t[t].n == 1 ? " " : "s", c.t[t].policy == NS_ACT_DROP ? "drop" : "pass");
+			printf("  table %-8s %4d %-6s policy %s\n", ns_table_names[t], c.t[t].n,
+			       c.t[t].n == 1 ? "rule," : "rules,",
+			       c.t[t].policy == NS_ACT_DROP ? "drop" : "pass");
 		printf("maps: ");
 		for (int i = 0; i < M_COUNT; i++) {
 			struct bpf_map_info mi = {};
