@@ -4,9 +4,11 @@
 #   make            build BPF objects and build/netsieve
 #   make test       run the whole test suite (needs root: BPF test runs, netns)
 #   make demo       the main job: throwaway netns lab, firewall, live traffic
-#   make bench      benchmarks (bench/), ratios measured side by side
+#   make bench      XDP firewall benchmark (bench/run), ratios side by side
+#   make bench-tc   tc benchmark: cls_classify vs u32 chains, N = 10/100/1000
 #   make deps       install missing Debian packages (root, apt)
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (objects to lib/netsieve, CLI and
+#                   scripts to sbin, example rule files to share/netsieve)
 #   make clean
 
 PREFIX  ?= /usr/local
@@ -38,7 +40,7 @@ SCRIPTS := $(filter-out %.md,$(wildcard scripts/*))
 
 vpath %.c xdp classifiers tests/progs tools/netsieve
 
-.PHONY: all check-build check-test test demo bench deps install clean
+.PHONY: all check-build check-test test demo bench bench-tc deps install clean
 
 all: $(BPF_OBJS) $(BUILD)/netsieve
 
@@ -69,14 +71,19 @@ demo: all
 bench: all
 	@bench/run
 
+bench-tc: all
+	@bench/tc-classify
+
 deps:
 	@tools/check-deps install
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/netsieve $(DESTDIR)$(PREFIX)/sbin
+	install -d $(DESTDIR)$(PREFIX)/lib/netsieve $(DESTDIR)$(PREFIX)/sbin \
+		$(DESTDIR)$(PREFIX)/share/netsieve
 	$(if $(DIST_OBJS),install -m 0644 $(DIST_OBJS) $(DESTDIR)$(PREFIX)/lib/netsieve/)
 	install -m 0755 $(BUILD)/netsieve $(DESTDIR)$(PREFIX)/sbin/netsieve
 	$(if $(SCRIPTS),install -m 0755 $(SCRIPTS) $(DESTDIR)$(PREFIX)/sbin/)
+	install -m 0644 examples/*.rules $(DESTDIR)$(PREFIX)/share/netsieve/
 
 clean:
 	rm -rf $(BUILD)

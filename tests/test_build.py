@@ -32,6 +32,8 @@ def test_install_layout(tmp_path):
     for s in listdir("scripts"):
         if not s.endswith(".md"):
             assert os.access(sbin / s, os.X_OK), s
+    share = tmp_path / "usr/local/share/netsieve"
+    assert sorted(os.listdir(share)) == [f for f in listdir("examples") if f.endswith(".rules")]
 
 
 def test_check_deps_names_missing_package():
