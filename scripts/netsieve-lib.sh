@@ -69,12 +69,24 @@ ns_ours_prog() {
 }
 
 # The program name of the bpf filter at our pref ($3) on $1 $2 (ingress,
-# egress or "parent X:"), empty when there is none.
+# egress or "parent X:"), empty when there is none or it is not bpf.
 ns_tc_filter_prog() {
 	local dev=$1 where=$2 pref=$3
 	# shellcheck disable=SC2086
 	tc filter show dev "$dev" $where pref "$pref" 2>/dev/null |
-		sed -n 's/.* handle 0x1 .* name \([^ ]*\) tag .*/\1/p' | head -n 1
+		sed -n 's/.* bpf .* name \([^ ]*\) tag .*/\1/p' | head -n 1
+}
+
+# What sits at pref $3 on $1 $2, for messages: "bpf filter NAME", "u32
+# filter", ...
+ns_tc_filter_desc() {
+	local dev=$1 where=$2 pref=$3 kind name
+	# shellcheck disable=SC2086
+	kind=$(tc filter show dev "$dev" $where pref "$pref" 2>/dev/null |
+		sed -n 's/^filter .*protocol [^ ]* \(pref [0-9]* \)\{0,1\}\([a-z0-9_]*\) .*/\2/p' |
+		head -n 1)
+	name=$(ns_tc_filter_prog "$dev" "$where" "$pref")
+	echo "${kind:-a} filter${name:+ $name}"
 }
 
 ns_tc_has_filter() {
@@ -91,8 +103,11 @@ ns_ifindex() {
 	ip -o link show dev "$1" 2>/dev/null | cut -d: -f1
 }
 
-# A marker remembers that we created the clsact qdisc of a device (by
-# ifindex, so that a new device of the same name is not mistaken for it).
+# A marker remembers that we created the clsact qdisc of a device: keyed by
+# network namespace (its inode) and ifindex, so that neither a new device of
+# the same name nor a namesake in another namespace is mistaken for it.
 ns_clsact_marker() {
-	echo "$NS_STATE_DIR/clsact-$1-$(ns_ifindex "$1")"
+	local netns
+	netns=$(stat -L -c %i /proc/self/ns/net 2>/dev/null || echo 0)
+	echo "$NS_STATE_DIR/clsact-$netns-$1-$(ns_ifindex "$1")"
 }

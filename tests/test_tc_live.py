@@ -229,9 +229,6 @@ def test_htb_example_steers_into_classes(lab, tmp):
 
 
 
-@pytest.mark.xfail(strict=True, reason="htb-example accepts its own HTB 1: root but then runs "
-                   "`tc qdisc replace ... root handle 1: htb`, and HTB has no change "
-                   "operation: 'Change operation not supported by specified qdisc'")
 def test_htb_example_runs_twice(lab):
     lab.sh(HTB, lab.va, ns=lab.a)
     r = lab.sh(HTB, lab.va, ns=lab.a, check=False)
@@ -300,14 +297,12 @@ def test_classic_classifier_returns_class_and_cannot_drop(lab, tmp):
     assert "qdisc htb 1: root" in qdiscs(lab, va, a)
 
 
-@pytest.mark.xfail(strict=True, reason="netsieve status looks for tc filters on the clsact "
-                   "hooks only, so a classic (or any classful-parent) attachment shows as "
-                   "'not attached in this network namespace'")
 def test_status_finds_classic_attachment(lab):
     lab.sh("tc", "qdisc", "add", "dev", lab.va, "root", "handle", "1:", "htb", "default", "30",
            ns=lab.a)
     lab.sh(ATTACH, lab.va, "classic", "1:", "cls_classify.o", ns=lab.a)
-    assert [a for a in attachments(lab, lab.a) if a["dev"] == lab.va] != []
+    att = [a for a in attachments(lab, lab.a) if a["dev"] == lab.va]
+    assert len(att) == 1 and att[0]["hook"].startswith(f"tc parent 1: pref {PREF}"), att
 
 
 def htb_with_da_filter(lab):
@@ -349,9 +344,6 @@ def test_direct_action_on_htb_parent_classifies_and_drops(lab, tmp):
     assert hits["proto udp dport 5002 action drop"][0] == 4
 
 
-@pytest.mark.xfail(strict=True, reason="direct action on a classful qdisc: a packet no rule "
-                   "classifies gets TC_ACT_OK with tc_classid 0, i.e. class MAJ:0, which HTB "
-                   "takes as its unshaped direct queue, not the default class")
 def test_direct_action_on_htb_parent_unclassified_go_to_default(lab, tmp):
     htb_with_da_filter(lab)
     log = tmp / "u5003.log"
@@ -360,7 +352,9 @@ def test_direct_action_on_htb_parent_unclassified_go_to_default(lab, tmp):
     lab.peer(lab.a, "udp-send", lab.b4, 5003, 5)
     assert len(wait_lines(log, 5)) == 5
     c1, d1 = htb_classes(lab, lab.va, lab.a), htb_direct(lab)
-    assert (delta(c1, c0, "1:30")[0], d1 - d0) == (5, 0)
+    # the 5 datagrams, and any ARP/ND of the moment: the default class, not
+    # HTB's unshaped direct queue
+    assert 5 <= delta(c1, c0, "1:30")[0] <= 8 and d1 - d0 == 0
 
 
 # ---------------------------------------------------------------- 3. egress drop
@@ -607,8 +601,8 @@ def test_tc_attach_detach_ownership_and_idempotency(lab, tmp):
     lab.sh("tc", "filter", "add", "dev", va, "ingress", "pref", PREF, "protocol", "ip",
            "u32", "match", "u32", "0", "0", ns=a)
     r = lab.sh(ATTACH, va, "ingress", "cls_firewall.o", ns=a, check=False)
-    assert r.returncode == 1 and f"already has a filter at pref {PREF}" in r.stderr
-    assert "not a bpf filter of ours" in r.stderr and "--force" in r.stderr
+    assert r.returncode == 1 and f"already has a u32 filter at pref {PREF}" in r.stderr
+    assert "not netsieve's" in r.stderr and "--force" in r.stderr
     assert "u32" in lab.sh("tc", "filter", "show", "dev", va, "ingress", ns=a).stdout
     assert has_clsact(lab, va, a)
 
@@ -632,9 +626,6 @@ def test_tc_attach_detach_ownership_and_idempotency(lab, tmp):
         assert r.returncode == 2 and "usage" in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="tc-attach --force / tc-detach --force use "
-                   "`tc filter replace|del ... handle 1 bpf`, which the kernel refuses "
-                   "when the foreign filter at the pref is not bpf (or not protocol all)")
 def test_force_replaces_a_foreign_non_bpf_filter(lab):
     va, a = lab.va, lab.a
     u32 = ["tc", "filter", "add", "dev", va, "ingress", "pref", PREF, "protocol", "ip",
@@ -650,8 +641,6 @@ def test_force_replaces_a_foreign_non_bpf_filter(lab):
     assert r.returncode == 0 and len(f) == 1 and "name cls_fw_ingress" in f[0], (r.stderr, f)
 
 
-@pytest.mark.xfail(strict=True, reason="the clsact marker in NS_STATE_DIR is keyed by "
-                   "device name and ifindex only, not by network namespace")
 def test_detach_keeps_a_foreign_clsact_of_a_namesake_in_another_netns(lab):
     """Two namespaces, each with a device `nsdup0` of the same ifindex (as
     containers' eth0 usually are).  tc-attach creates the clsact in one;

@@ -24,6 +24,7 @@ CLS_FW, CLS_CL, CLS_HTTP = obj("cls_firewall.o"), obj("cls_classify.o"), obj("cl
 A4, B4 = "192.0.2.10", "198.51.100.20"
 A6, B6 = "2001:db8::a", "2001:db8:1::b"
 OK, SHOT = "TC_ACT_OK", "TC_ACT_SHOT"
+NC = "TC_ACT_UNSPEC"  # direct action, not classified: the next filter decides
 
 PROGRAMS = {  # name: (object, table)
     "cls_fw_ingress": (CLS_FW, "ingress"), "cls_fw_egress": (CLS_FW, "egress"),
@@ -100,7 +101,7 @@ def test_classify_ingress_and_egress_direct_action(tc):
     assert tc.got([udp()], "cls_classify_ingress") == [(OK, "1:10", 0, 0)]
     # egress: skb->priority = the full class id steers HTB/PRIO
     assert tc.got([udp()], "cls_classify_egress") == [(OK, "2:20", 0, 0x20020)]
-    assert tc.got([udp(dport=54)], "cls_classify_egress") == [(OK, None, 0, 0)]
+    assert tc.got([udp(dport=54)], "cls_classify_egress") == [(NC, None, 0, 0)]
 
 
 def test_mark_and_dscp_and_combined(tc):
@@ -117,10 +118,11 @@ def test_rule_without_effects_leaves_the_packet_as_it_was(tc):
             "rule add table egress proto udp dport 54 action classify 1:5\n")
     ctx = ["--ctx", "mark=7,priority=0x30003"]
     pk, _ = tc.run([udp(53), udp(99), udp(54)], "cls_classify_egress", extra=ctx)
-    assert [(p["mark"], p["priority"], p.get("class"), p["modified"]) for p in pk] == [
-        (7, 0x30003, None, False),     # pass rule: untouched
-        (7, 0x30003, None, False),     # no rule: untouched
-        (7, 0x10005, "1:5", False)]    # classify replaces the priority only
+    assert [(p["verdict"], p["mark"], p["priority"], p.get("class"), p["modified"])
+            for p in pk] == [
+        (NC, 7, 0x30003, None, False),     # pass rule: untouched
+        (NC, 7, 0x30003, None, False),     # no rule: untouched
+        (OK, 7, 0x10005, "1:5", False)]    # classify replaces the priority only
 
 
 def test_drop_pass_and_policy_per_table(tc):
@@ -130,10 +132,14 @@ def test_drop_pass_and_policy_per_table(tc):
             "rule add table egress proto udp dport 53 action pass\n"
             "rule add proto udp action drop\n")   # xdp table: no tc program reads it
     frames = [tcp(22), tcp(80), udp(53), udp(99)]
-    for prog in ("cls_fw_ingress", "cls_classify_ingress", "cls_http_ingress"):
-        assert [g[0] for g in tc.got(frames, prog)] == [OK, SHOT, OK, OK], prog
-    for prog in ("cls_fw_egress", "cls_classify_egress", "cls_http_egress"):
-        assert [g[0] for g in tc.got(frames, prog)] == [SHOT, SHOT, OK, SHOT], prog
+    # cls_firewall's pass is TC_ACT_OK; the classifiers' unclassified pass
+    # is TC_ACT_UNSPEC
+    for prog, ok in (("cls_fw_ingress", OK), ("cls_classify_ingress", NC),
+                     ("cls_http_ingress", NC)):
+        assert [g[0] for g in tc.got(frames, prog)] == [ok, SHOT, ok, ok], prog
+    for prog, ok in (("cls_fw_egress", OK), ("cls_classify_egress", NC),
+                     ("cls_http_egress", NC)):
+        assert [g[0] for g in tc.got(frames, prog)] == [SHOT, SHOT, ok, SHOT], prog
 
 
 def test_first_match_wins(tc):
@@ -144,7 +150,7 @@ def test_first_match_wins(tc):
             "rule add table egress proto udp dport 53 action drop\n")
     got = tc.got([tcp(80), udp(53), udp(53, dst="203.0.113.1")], "cls_classify_egress")
     assert got == [(OK, "1:10", 0, 0x10010),   # rule 1, not the more specific rule 2
-                   (OK, None, 0, 0),           # rule 3 (pass, no effects) before 4 and 5
+                   (NC, None, 0, 0),           # rule 3 (pass, no effects) before 4 and 5
                    (OK, "1:30", 0, 0x10030)]   # rule 4 before the drop of rule 5
     # insert before rule 1: the insertion takes effect
     tc.ok("rule", "add", "table", "egress", "pos", "1", "proto", "tcp", "dport", "80",
@@ -183,7 +189,7 @@ def test_counters_per_rule_verdict_and_reason(tc):
     bad = Ether(bytes(tcp())[:14 + 20 + 10])  # truncated TCP header
     frames = [udp(), udp(), tcp(23), tcp(80), bad, E(0x88cc) / Raw(b"x" * 40)]
     pk, summary = tc.run(frames, "cls_classify_ingress", extra=["--stats"])
-    assert [p["verdict"] for p in pk] == [OK, OK, SHOT, SHOT, OK, OK]
+    assert [p["verdict"] for p in pk] == [OK, OK, SHOT, SHOT, NC, NC]
     assert rule_hits(summary, "ingress") == {1: 2, 2: 1}
     st = table_stats(summary, "ingress")
     v = {k: c["packets"] for k, c in st["verdicts"].items() if c["packets"]}
@@ -280,7 +286,7 @@ def test_dscp_rewrite_bytes_and_checksums(tc, tmp, name, value):
     assert len(recs) == len(frames)
     for (label, before), p, rec in zip(frames, pk, recs):
         after = Ether(rec[4])
-        assert p["verdict"] == OK
+        assert p["verdict"] == NC
         assert p["modified"] == (value != 10), label
         assert _dscp(after) == value and _ecn(after) == _ecn(before), label
         # only the DSCP bits (and the IPv4 header checksum) changed
@@ -304,7 +310,7 @@ def test_dscp_only_where_the_rule_matched_and_never_on_drops(tc, tmp):
             "rule add table ingress proto tcp action drop\n")
     out = str(tmp / "o.pcap")
     pk, _ = tc.run([udp(53), udp(54), tcp()], "cls_classify_ingress", out=out)
-    assert [(p["verdict"], p["modified"]) for p in pk] == [(OK, True), (OK, False), (SHOT, False)]
+    assert [(p["verdict"], p["modified"]) for p in pk] == [(NC, True), (NC, False), (SHOT, False)]
 
 
 # --- cls_http ----------------------------------------------------------------------
@@ -410,7 +416,7 @@ def test_http_rule_actions(tc):
             "rule add table egress http response action classify 1:2\n")
     got = tc.got([req("POST"), req("PUT"), req("GET"), req("HEAD"), tcp(80)], "cls_http_ingress")
     assert got == [(SHOT, None, 0, 0), (SHOT, None, 0, 0), (OK, "1:10", 1, 0),
-                   (OK, "1:20", 0, 0), (OK, None, 0, 0)]
+                   (OK, "1:20", 0, 0), (NC, None, 0, 0)]
     pk, _ = tc.run([resp(404), resp(503), resp(200), req("GET")], "cls_http_egress")
     assert [(p.get("class"), p["priority"], p["modified"]) for p in pk] == [
         ("1:99", 0x10099, True), ("1:99", 0x10099, True), ("1:2", 0x10002, False),
@@ -480,13 +486,16 @@ def test_corpus_every_classifier(tc, tmp, corpus_merged, prog):
         if classic:
             # the egress table classifies nothing: it only drops TCP
             assert p["verdict"] == "UNCLASSIFIED", where
-        else:
+        elif prog.startswith("cls_fw"):
             assert p["verdict"] == {"XDP_DROP": SHOT, "XDP_PASS": OK}[x], where
+        else:
+            want = SHOT if x == "XDP_DROP" else OK if p.get("class") else NC
+            assert p["verdict"] == want, where
         a, b = o[4], rec[4]
         assert len(a) == len(b), where
         if a != b:
             changed += 1
-            assert rewrites and p["verdict"] == OK, where
+            assert rewrites and p["verdict"] in (OK, NC), where
             d = [i for i in range(len(a)) if a[i] != b[i]]
             assert d[-1] - d[0] <= 11, where   # DSCP bits and IPv4 checksum
     if rewrites:

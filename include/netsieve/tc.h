@@ -5,11 +5,16 @@
  *
  * Modes (how the filter was attached):
  *  - direct action (`bpf da`, clsact or a classful parent): the return value
- *    is a verdict, TC_ACT_SHOT for drop, TC_ACT_OK otherwise.  classify sets
- *    skb->tc_classid to the class's minor (the filter's `classid MAJ:` gives
- *    the major when it sits on a classful qdisc) and, on egress,
- *    skb->priority to the full class id, which HTB and PRIO use to pick the
- *    class with no filter of their own.
+ *    is a verdict.  Drop: TC_ACT_SHOT.  A classify rule: TC_ACT_OK, with
+ *    skb->tc_classid set to the class's minor (the filter's `classid MAJ:`
+ *    gives the major when it sits on a classful qdisc) and, on egress,
+ *    skb->priority set to the full class id, which HTB and PRIO use to pick
+ *    the class with no filter of their own.  Anything else (a pass rule,
+ *    mark or dscp alone, no rule): TC_ACT_UNSPEC, "not classified": the next
+ *    filter or the qdisc's default class decides, and clsact passes the
+ *    packet.  (TC_ACT_OK there would put the packet in class MAJ:0, HTB's
+ *    unshaped direct queue.)  cls_firewall, which has no effects, returns
+ *    TC_ACT_OK for pass: a firewall's accept ends the filter chain.
  *  - classic (`bpf` without `da`, on a classful qdisc's parent): the return
  *    value is the class id of a classify rule, 0 otherwise (the next filter
  *    or the qdisc's default decides).  Classic filters cannot drop.
@@ -121,11 +126,13 @@ static __always_inline int ns_tc_run(struct __sk_buff *skb, __u32 table,
 	res = ns_engine(&f, table, skb->len);
 	if (NS_RES_ACTION(res) == NS_ACT_DROP)
 		return mode == NS_TC_CLASSIC ? 0 : TC_ACT_SHOT;
-	if (with_effects && NS_RES_SOURCE(res) == NS_SRC_RULE)
+	if (!with_effects)
+		return TC_ACT_OK;
+	if (NS_RES_SOURCE(res) == NS_SRC_RULE)
 		classid = ns_tc_effects(skb, &f, table, res, mode);
 	if (mode == NS_TC_CLASSIC)
 		return classid;
-	return TC_ACT_OK;
+	return classid ? TC_ACT_OK : TC_ACT_UNSPEC;
 }
 
 #endif /* NETSIEVE_TC_H */

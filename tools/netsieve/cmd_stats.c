@@ -412,6 +412,60 @@ done:
 	return n;
 }
 
+/* Handles of the qdiscs (RTM_GETQDISC) or classes (RTM_GETTCLASS) of
+ * ifindex that can hold classic filters (not clsact/ingress). */
+static int tc_handles(int ifindex, int type, uint32_t *out, int max)
+{
+	struct {
+		struct nlmsghdr n;
+		struct tcmsg t;
+	} req = {};
+	char buf[32768];
+	int fd, n = 0;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return 0;
+	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(req.t));
+	req.n.nlmsg_type = type;
+	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.t.tcm_family = AF_UNSPEC;
+	req.t.tcm_ifindex = ifindex;
+	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
+		close(fd);
+		return 0;
+	}
+	for (;;) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len <= 0)
+			break;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			struct tcmsg *t = NLMSG_DATA(h);
+			struct rtattr *a;
+			int alen;
+			bool skip = false;
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+				goto done;
+			if (t->tcm_ifindex != ifindex || !t->tcm_handle)
+				continue;
+			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*t));
+			for (a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
+			     RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+				if (a->rta_type == TCA_KIND &&
+				    (!strcmp(RTA_DATA(a), "clsact") || !strcmp(RTA_DATA(a), "ingress")))
+					skip = true;
+			if (!skip && n < max)
+				out[n++] = t->tcm_handle;
+		}
+	}
+done:
+	close(fd);
+	return n;
+}
+
 static int find_attachments(struct attach *out, int max)
 {
 	struct if_nameindex *ifs = if_nameindex(), *i;
@@ -440,6 +494,25 @@ static int find_attachments(struct attach *out, int max)
 				i->if_name, out + n, max - n);
 		n += tc_filters(i->if_index, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), "egress",
 				i->if_name, out + n, max - n);
+		/* Classic filters hang off classful qdiscs and their classes. */
+		{
+			uint32_t h[64];
+			int nh = tc_handles(i->if_index, RTM_GETQDISC, h, 64);
+
+			nh += tc_handles(i->if_index, RTM_GETTCLASS, h + nh, 64 - nh);
+			for (int k = 0; k < nh && n < max; k++) {
+				char where[32];
+
+				if (TC_H_MIN(h[k]))
+					snprintf(where, sizeof(where), "parent %x:%x",
+						 TC_H_MAJ(h[k]) >> 16, TC_H_MIN(h[k]));
+				else
+					snprintf(where, sizeof(where), "parent %x:",
+						 TC_H_MAJ(h[k]) >> 16);
+				n += tc_filters(i->if_index, h[k], where, i->if_name,
+						out + n, max - n);
+			}
+		}
 	}
 	if_freenameindex(ifs);
 	return n;
