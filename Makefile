@@ -22,7 +22,7 @@ CC      ?= gcc
 # Extra -D overrides (limits in include/netsieve/*.h), e.g. NS_DEFS=-DNS_MAX_VLAN=3
 NS_DEFS ?=
 
-BPF_CFLAGS := --target=bpf -O2 -g -Wall -Wextra -Werror \
+BPF_CFLAGS := --target=bpf -mcpu=v3 -O2 -g -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-missing-field-initializers \
 	-I include -I/usr/include/$(ARCH)-linux-gnu -MMD -MP $(NS_DEFS)
 CLI_CFLAGS := -O2 -g -Wall -Wextra -Werror -Wno-missing-field-initializers \

@@ -11,8 +11,8 @@ import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE_MAGIC = 0x4C46534E
-FLOW_VERSION = 2
-FLOW_FMT = "=HHHBBBBBBBBBBHHHHHHHHB3s16s16s"
+FLOW_VERSION = 3
+FLOW_FMT = "=HHHBBBBBBBBBBHHHHHHHHB7s16s16s"
 FLOW_FIELDS = ("reason eth_proto flags l3 l4_proto frag vlan_depth ip6_ext "
                "tcp_flags icmp_type icmp_code tos ttl vlan_outer vlan_inner "
                "sport dport l3_off l4_off payload_off ip_end http _pad saddr "

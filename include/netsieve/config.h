@@ -3,7 +3,7 @@
  * The configuration ABI shared by the BPF programs and the CLI: limits, map
  * names, and the key/value layouts of every pinned map.
  *
- * Layout version: NS_LAYOUT ("v1") is part of every map name (nsv1_*).  Any
+ * Layout version: NS_LAYOUT ("v2") is part of every map name (nsv2_*).  Any
  * change to a key or value layout, a limit that sizes a map, or the meaning of
  * a field must bump it, so that a new object never reuses maps pinned by an
  * old one (the load would fail with "parameter mismatch" or, worse, misread
@@ -17,8 +17,8 @@
 #include "flow.h"
 #include "reasons.h"
 
-#define NS_LAYOUT "v1"
-#define NS_MAP_PREFIX "nsv1_"
+#define NS_LAYOUT "v2"
+#define NS_MAP_PREFIX "nsv2_"
 
 /* Rules per table; sizes every bitmap (NS_RULE_WORDS 64-bit words). */
 #ifndef NS_MAX_RULES
@@ -99,28 +99,49 @@ enum ns_dim {
  * id, or NS_ADDR_L1: look the address up in the table's directory l1[][]. */
 #define NS_ADDR_L1 0x80000000u
 
-/* Directory entry (struct ns_table.l1): bit 31 clear: the bitmap id for the
- * whole /16 (IPv4) or top-16-bit block (IPv6).  Bit 31 set: a chunk of n
- * sorted ranges in the generation's range pool, the first starting at the
- * block's first address.  Bits 24..30 hold n when n <= 127 (else 0: the
- * chunk starts with a header entry holding n); bits 0..23 are the index of
- * the chunk's first entry in the pool. */
+/*
+ * Directory entry (struct ns_table.l1, and sub-directory entries): bit 31
+ * clear: the bitmap id for the whole block (a /16 for IPv4, the top 16 bits
+ * for IPv6; or a sub-block).  Bit 31 set: bits 0..23 index a chunk in the
+ * generation's range pool, which starts with a header:
+ *
+ *  - plain chunk, header bit 31 (IPv6: bit 63 of hi) clear: n (bits 0..21;
+ *    IPv6: hi bits 0..31) sorted ranges follow, the first active at the
+ *    start of the (sub-)block, and lg = floor(log2(n)) (bits 24..28; IPv6:
+ *    hi bits 32..36) starts the binary search.
+ *  - sub-directory, header bit 31 set, for crowded blocks: every range
+ *    boundary inside the block shares its first c bits after the block's 16
+ *    (the value P); an address whose bits differ from P lies below all of
+ *    them (id `below`) or above (id `above`); otherwise its next k bits
+ *    index 2^k entries of this same format (pointing to plain chunks only).
+ *    IPv4: header = bit 31 | k | c << 8, then P, then below | above << 16,
+ *    then the 2^k entries.  IPv6: header {hi = bit 63 | k | c << 8, lo =
+ *    below | above << 16}, then {hi = P}, then the 2^k entries packed four
+ *    to a pool entry (hi low half, hi high half, lo low half, lo high half).
+ *    c + k <= 16 (IPv4) or 64 (IPv6).
+ */
 #define NS_L1_CHUNK 0x80000000u
-#define NS_L1_COUNT(e) (((e) >> 24) & 0x7f)
 #define NS_L1_INDEX(e) ((e) & 0xffffff)
 #define NS_L1_ENTRIES 65536
+#define NS_CHUNK_SUB 0x80000000u
+#define NS_CHUNK_N(h) ((h) & 0x3fffff)
+#define NS_CHUNK_LG(h) (((h) >> 24) & 31)
+#define NS_SUB_MIN_V4 64  /* plain chunks up to this many ranges */
+#define NS_SUB_MIN_V6 16
 
 /* IPv4 range: (low 16 bits of the first address << 16) | bitmap id.
  * IPv6 range: hi = address bits 16..79, lo = (bits 80..127 << 16) | id.
- * Pools hold one generation each, in one map value (pool sizes are powers
- * of two so that an index can be masked into range). */
+ * (Offsets from the start of the /16 or top-16-bit block, also in
+ * sub-directories' chunks.)  Pools hold one generation each, in one map
+ * value (pool sizes are powers of two so that an index can be masked into
+ * range). */
 _Static_assert((NS_R4_PER_GEN & (NS_R4_PER_GEN - 1)) == 0, "power of two");
 _Static_assert((NS_R6_PER_GEN & (NS_R6_PER_GEN - 1)) == 0, "power of two");
 _Static_assert((NS_BITMAPS_PER_GEN & (NS_BITMAPS_PER_GEN - 1)) == 0, "power of two");
 
 /* ---- map values ---------------------------------------------------- */
 
-/* nsv1_state[0]: the CLI's bookkeeping (programs read nsv1_tables). */
+/* nsv2_state[0]: the CLI's bookkeeping (programs read nsv2_tables). */
 struct ns_state {
 	__u32 gen;          /* generation of the last change (0 or 1) */
 	__u32 magic;        /* NS_STATE_MAGIC once `netsieve init` ran */
@@ -128,7 +149,7 @@ struct ns_state {
 	__u32 next_rule_id;
 	__u32 _pad;
 };
-#define NS_STATE_MAGIC 0x6e737631 /* "nsv1" */
+#define NS_STATE_MAGIC 0x6e737632 /* "nsv2" */
 
 /*
  * One generation of one table: everything a packet needs besides the
@@ -171,7 +192,7 @@ struct ns_table {
 #define NS_NO_RULE 0xffff
 #define NS_DEBRUIJN 0x03f79d71b4ca8b09ULL
 
-/* nsv1_tables[table]: both generations of a table and which one is live,
+/* nsv2_tables[table]: both generations of a table and which one is live,
  * so that a packet needs one lookup to find its rules.  The CLI writes the
  * idle generation, then the whole value with gen flipped (the live half is
  * rewritten with the bytes it already has). */
@@ -181,14 +202,14 @@ struct ns_tslot {
 	struct ns_table g[NS_GENS];
 };
 
-/* nsv1_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
+/* nsv2_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
 struct ns_rule {
 	/* What the tc programs read when the rule has effects. */
 	__u8 action;        /* enum ns_action */
 	__u8 effects;       /* NS_EFF_* */
 	__u8 arg_dscp;
 	__u8 _pad0;
-	__u32 slot;         /* counter slot (nsv1_cnt_rule) */
+	__u32 slot;         /* counter slot (nsv2_cnt_rule) */
 	__u32 arg_classid;  /* major << 16 | minor */
 	__u32 arg_mark;
 	/* The rule as written (the CLI's copy; programs never read it). */
@@ -214,14 +235,14 @@ struct ns_rule {
 #define NS_ADDR_KIND_V6  2
 #define NS_ADDR_KIND_SET 3
 
-/* nsv1_bitmap[id]: the rules a value of one field satisfies. */
+/* nsv2_bitmap[id]: the rules a value of one field satisfies. */
 struct ns_bitmap {
 	__u64 spec;                  /* bit i: word i holds a rule that names
 				      * this field and accepts the value */
 	__u64 w[NS_RULE_WORDS];      /* bit p: rule at layout position p */
 };
 
-/* nsv1_bitmap[gen], nsv1_r4[gen], nsv1_r6[gen]: one generation each. */
+/* nsv2_bitmap[gen], nsv2_r4[gen], nsv2_r6[gen]: one generation each. */
 struct ns_bmpool {
 	struct ns_bitmap b[NS_BITMAPS_PER_GEN];
 };
@@ -238,13 +259,13 @@ struct ns_r6pool {
 	struct ns_r6 r[NS_R6_PER_GEN];
 };
 
-/* nsv1_setdir[index] */
+/* nsv2_setdir[index] */
 struct ns_setdir {
 	char name[NS_SET_NAME_LEN];   /* empty: free slot */
 	__u32 count4, count6;
 };
 
-/* nsv1_setpfx key (value: __u8 1) */
+/* nsv2_setpfx key (value: __u8 1) */
 struct ns_setpfx {
 	__u16 set;
 	__u8 family;    /* 4 or 6 */
@@ -269,10 +290,10 @@ enum ns_source {
 	NS_SOURCES = 4,
 };
 
-/* nsv1_cnt_http[table * NS_HTTP_KINDS + kind]: HTTP requests by method and
+/* nsv2_cnt_http[table * NS_HTTP_KINDS + kind]: HTTP requests by method and
  * responses by status class seen by cls_http.
- * nsv1_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
- * nsv1_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
+ * nsv2_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
+ * nsv2_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
 #define NS_VERD_SLOTS (NS_TABLES * NS_SOURCES * NS_ACT_MAX)
 
 #endif /* NETSIEVE_CONFIG_H */

@@ -58,15 +58,39 @@ static __always_inline __u32 ns_floor_pow2(__u32 n)
 }
 
 /*
+ * Binary lifting over a plain IPv4 chunk at pool index i (config.h): pos
+ * ends on the last range starting at or below key, the address's offset in
+ * its /16 (range 0 is active at the chunk's start and never compared).
+ */
+static __always_inline __u32 ns_chunk4(struct ns_r4pool *p, __u32 i, __u32 key)
+{
+	__u32 h = p->r[i & (NS_R4_PER_GEN - 1)], n = NS_CHUNK_N(h), pos = 0, step;
+
+	step = 1u << (NS_CHUNK_LG(h) & 31);
+	i++;
+#pragma clang loop unroll(disable)
+	for (int s = 0; s < NS_SEARCH_STEPS; s++) {
+		__u32 cand = pos + step;
+
+		if (cand < n)
+			pos += (__u32)ns_le64(p->r[(i + cand) & (NS_R4_PER_GEN - 1)] >> 16,
+					      key) * step;
+		step >>= 1;
+		if (!step)
+			break;
+	}
+	return p->r[(i + pos) & (NS_R4_PER_GEN - 1)] & 0xffff;
+}
+
+/*
  * Bitmap id for IPv4 address a (host order) in directory `field` (0 src,
- * 1 dst) of table t, generation gen.  Binary lifting over the block's chunk:
- * pos ends on the last range starting at or below the address (range 0
- * starts at the block).
+ * 1 dst) of table t, generation gen: the block's entry, through a
+ * sub-directory when the block is crowded, then a short search.
  */
 static __always_inline __u32 ns_lookup4(struct ns_table *t, __u32 field,
 					__u32 gen, __u32 a)
 {
-	__u32 e, base, n, pos = 0, step, key = a & 0xffff;
+	__u32 e, i, h, key = a & 0xffff;
 	struct ns_r4pool *p;
 
 	if (!t)
@@ -74,27 +98,55 @@ static __always_inline __u32 ns_lookup4(struct ns_table *t, __u32 field,
 	e = t->l1[field & 1][0][(a >> 16) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	p = bpf_map_lookup_elem(&nsv1_r4, &gen);
+	p = bpf_map_lookup_elem(&nsv2_r4, &gen);
 	if (!p)
 		return 0;
-	base = NS_L1_INDEX(e);
-	n = NS_L1_COUNT(e);
-	if (!n)
-		n = p->r[base++ & (NS_R4_PER_GEN - 1)]; /* large chunk: header */
-	step = ns_floor_pow2(n);
-#pragma clang loop unroll(disable)
-	for (int i = 0; i < NS_SEARCH_STEPS; i++) {
-		__u32 cand;
+	i = NS_L1_INDEX(e);
+	h = p->r[i & (NS_R4_PER_GEN - 1)];
+	if (h & NS_CHUNK_SUB) {
+		__u32 kb = h & 31, c = (h >> 8) & 31, top = 0, pv, ids;
 
+		pv = p->r[(i + 1) & (NS_R4_PER_GEN - 1)];
+		ids = p->r[(i + 2) & (NS_R4_PER_GEN - 1)];
+		if (c)
+			top = key >> ((16 - c) & 31);
+		if (top != pv)
+			return top < pv ? ids & 0xffff : ids >> 16;
+		e = p->r[(i + 3 + ((key >> ((16 - c - kb) & 31)) & ((1u << (kb & 31)) - 1))) &
+			 (NS_R4_PER_GEN - 1)];
+		if (!(e & NS_L1_CHUNK))
+			return e & 0xffff;
+		i = NS_L1_INDEX(e);
+	}
+	return ns_chunk4(p, i, key);
+}
+
+/* The same over a plain IPv6 chunk; (ka, kb) = the address's offset in its
+ * top-16-bit block, bits 16..79 and 80..127. */
+static __always_inline __u32 ns_chunk6(struct ns_r6pool *p, __u32 i, __u64 ka, __u64 kb)
+{
+	__u64 hh = p->r[i & (NS_R6_PER_GEN - 1)].hi;
+	__u32 n = (__u32)hh, pos = 0, step;
+
+	step = 1u << ((hh >> 32) & 31);
+	i++;
+#pragma clang loop unroll(disable)
+	for (int s = 0; s < NS_SEARCH_STEPS; s++) {
+		__u32 cand = pos + step;
+
+		if (cand < n) {
+			struct ns_r6 *r = &p->r[(i + cand) & (NS_R6_PER_GEN - 1)];
+			/* (hi, lo >> 16) <= (ka, kb) */
+			__u64 lt = 1 - ns_le64(ka, r->hi);
+			__u64 eq = ns_le64(r->hi, ka) & ns_le64(ka, r->hi);
+
+			pos += (__u32)(lt | (eq & ns_le64(r->lo >> 16, kb))) * step;
+		}
+		step >>= 1;
 		if (!step)
 			break;
-		cand = pos + step;
-		if (cand < n)
-			pos += (__u32)ns_le64(p->r[(base + cand) & (NS_R4_PER_GEN - 1)] >> 16,
-					      key) * step;
-		step >>= 1;
 	}
-	return p->r[(base + pos) & (NS_R4_PER_GEN - 1)] & 0xffff;
+	return p->r[(i + pos) & (NS_R6_PER_GEN - 1)].lo & 0xffff;
 }
 
 /* The same for IPv6 address (hi, lo host order). */
@@ -102,41 +154,37 @@ static __always_inline __u32 ns_lookup6(struct ns_table *t, __u32 field_gen,
 					__u64 hi, __u64 lo)
 {
 	__u64 ka = (hi << 16) | (lo >> 48), kb = lo & 0xffffffffffffULL;
-	__u32 e, base, n, pos = 0, step, gen = field_gen >> 1;
+	__u32 e, i, gen = field_gen >> 1;
 	struct ns_r6pool *p;
+	struct ns_r6 *h;
 
 	if (!t)
 		return 0;
 	e = t->l1[field_gen & 1][1][(hi >> 48) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	p = bpf_map_lookup_elem(&nsv1_r6, &gen);
+	p = bpf_map_lookup_elem(&nsv2_r6, &gen);
 	if (!p)
 		return 0;
-	base = NS_L1_INDEX(e);
-	n = NS_L1_COUNT(e);
-	if (!n)
-		n = p->r[base++ & (NS_R6_PER_GEN - 1)].hi;
-	step = ns_floor_pow2(n);
-#pragma clang loop unroll(disable)
-	for (int i = 0; i < NS_SEARCH_STEPS; i++) {
-		struct ns_r6 *r;
-		__u32 cand;
-		__u64 lt, eq;
+	i = NS_L1_INDEX(e);
+	h = &p->r[i & (NS_R6_PER_GEN - 1)];
+	if (h->hi >> 63) {
+		__u32 kbits = h->hi & 31, c = (h->hi >> 8) & 63, j;
+		__u64 top = 0, pv = p->r[(i + 1) & (NS_R6_PER_GEN - 1)].hi, q;
 
-		if (!step)
-			break;
-		cand = pos + step;
-		if (cand < n) {
-			r = &p->r[(base + cand) & (NS_R6_PER_GEN - 1)];
-			/* (hi, lo >> 16) <= (ka, kb) */
-			lt = 1 - ns_le64(ka, r->hi);
-			eq = ns_le64(r->hi, ka) & ns_le64(ka, r->hi);
-			pos += (__u32)(lt | (eq & ns_le64(r->lo >> 16, kb))) * step;
-		}
-		step >>= 1;
+		if (c)
+			top = ka >> ((64 - c) & 63);
+		if (top != pv)
+			return top < pv ? h->lo & 0xffff : (h->lo >> 16) & 0xffff;
+		j = (__u32)(ka >> ((64 - c - kbits) & 63)) & ((1u << (kbits & 31)) - 1);
+		q = (j & 2) ? p->r[(i + 2 + (j >> 2)) & (NS_R6_PER_GEN - 1)].lo :
+			      p->r[(i + 2 + (j >> 2)) & (NS_R6_PER_GEN - 1)].hi;
+		e = (__u32)(q >> ((j & 1) * 32));
+		if (!(e & NS_L1_CHUNK))
+			return e & 0xffff;
+		i = NS_L1_INDEX(e);
 	}
-	return p->r[(base + pos) & (NS_R6_PER_GEN - 1)].lo & 0xffff;
+	return ns_chunk6(p, i, ka, kb);
 }
 
 static __always_inline __u32 ns_be32_at(const __u8 *p)
@@ -207,7 +255,7 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 	__u64 cand, m;
 	__u32 best = NS_NO_RULE;
 
-	pool = bpf_map_lookup_elem(&nsv1_bitmap, &ids->gen);
+	pool = bpf_map_lookup_elem(&nsv2_bitmap, &ids->gen);
 	if (!pool)
 		return -1;
 	/* Unused dimensions keep id 0 (all rules, req 0): they filter nothing
@@ -268,14 +316,14 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 
 	if (!f || table >= NS_TABLES)
 		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
-	ts = bpf_map_lookup_elem(&nsv1_tables, &table);
+	ts = bpf_map_lookup_elem(&nsv2_tables, &table);
 	if (!ts)
 		goto out;
 	gen = ts->gen & 1;
 	t = &ts->g[gen];
 
 	if (f->reason != NS_R_OK) {
-		ns_count(&nsv1_cnt_rsn, table * NS_R_MAX + (f->reason % NS_R_MAX), bytes);
+		ns_count(&nsv2_cnt_rsn, table * NS_R_MAX + (f->reason % NS_R_MAX), bytes);
 		if (f->reason != NS_R_NON_IP) {
 			source = NS_SRC_UNUSABLE;
 			action = t->unusable[ns_reason_class(f->reason) & (NS_RC_MAX - 1)];
@@ -318,11 +366,11 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	action = act & 0xf;
 	effects = act >> 4;
 	source = NS_SRC_RULE;
-	ns_count(&nsv1_cnt_rule, t->slot[pos], bytes);
+	ns_count(&nsv2_cnt_rule, t->slot[pos], bytes);
 	goto done;
 out:
 	action &= NS_ACT_MAX - 1;
-	ns_count(&nsv1_cnt_verd, (table * NS_SOURCES + source) * NS_ACT_MAX + action, bytes);
+	ns_count(&nsv2_cnt_verd, (table * NS_SOURCES + source) * NS_ACT_MAX + action, bytes);
 done:
 	return (action & 0xf) | ((effects & 0xf) << 4) | (source << 8) | (gen << 10) |
 	       (pos << 16);

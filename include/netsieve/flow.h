@@ -14,7 +14,7 @@
 
 #include <linux/types.h>
 
-#define NS_FLOW_VERSION 2
+#define NS_FLOW_VERSION 3
 
 /* l3 */
 enum ns_l3 {
@@ -89,12 +89,12 @@ struct ns_flow {
 	__u16 ip_end;      /* end of the IP datagram: min(frame, IP length) */
 	__u8 http;         /* enum ns_http: set by programs that look at HTTP
 			    * (cls_http), 0 from the parser */
-	__u8 _pad[3];
+	__u8 _pad[7];
 	__u8 saddr[16];    /* network order; IPv4 uses the first 4 bytes */
 	__u8 daddr[16];
-};
+} __attribute__((aligned(8)));  /* zeroed and copied in 8-byte words */
 
-_Static_assert(sizeof(struct ns_flow) == 68, "ns_flow layout changed: update "
+_Static_assert(sizeof(struct ns_flow) == 72, "ns_flow layout changed: update "
 	       "tests/flowdesc.py and NS_FLOW_VERSION");
 
 #endif /* NETSIEVE_FLOW_H */

@@ -109,7 +109,7 @@ static int cmd_init(int argc, char **argv)
 		if (!s.state.next_rule_id)
 			s.state.next_rule_id = 1;
 		if (bpf_map_update_elem(s.fd[M_STATE], &k, &s.state, 0))
-			ns_die(NS_EXIT_ENV, "initializing nsv1_state: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "initializing nsv2_state: %s", strerror(errno));
 	}
 	ns_store_close(&s);
 	return NS_EXIT_OK;
@@ -497,6 +497,12 @@ static int cmd_set(int argc, char **argv)
 		return NS_EXIT_OK;
 	}
 	i = ns_set_find(&c, argv[2]);
+	if (i < 0 && !strcmp(sub, "load")) {
+		/* like in a configuration file: load creates the set */
+		i = ns_set_get(&c, argv[2], true, err, sizeof(err));
+		if (i < 0)
+			ns_die(NS_EXIT_USAGE, "set load: %s", err);
+	}
 	if (i < 0)
 		ns_die(NS_EXIT_USAGE, "set %s: no set named '%s'", sub, argv[2]);
 	if (!strcmp(sub, "del") || !strcmp(sub, "delete")) {
@@ -529,7 +535,7 @@ static int cmd_set(int argc, char **argv)
 	if (!strcmp(sub, "load")) {
 		if (argc != 4)
 			ns_die(NS_EXIT_USAGE, "set load takes NAME FILE");
-		if (!ns_set_load_file(&c, i, argv[3], false, err, sizeof(err)))
+		if (argc == 4 && !ns_set_load_file(&c, i, argv[3], false, err, sizeof(err)))
 			ns_die(NS_EXIT_INPUT, "set load: %s; nothing was changed", err);
 		commit_sets(&s, &c, &old, i);
 		printf("set %s: %zu IPv4 and %zu IPv6 prefixes loaded\n", argv[2], c.sets[i].n4,

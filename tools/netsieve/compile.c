@@ -456,6 +456,120 @@ static bool r6_push(struct ns_compiled *k, uint64_t hi, uint64_t lo)
 	return true;
 }
 
+static int floor_log2(uint64_t n)
+{
+	int l = 0;
+
+	while (n >>= 1)
+		l++;
+	return l;
+}
+
+/* Bits needed to tell x from 0 (0 for x == 0). */
+static int bitlen128(u128 x)
+{
+	int l = 0;
+
+	while (x) {
+		x >>= 1;
+		l++;
+	}
+	return l;
+}
+
+/*
+ * A plain chunk (config.h): r[a] is the range active at the (sub-)block's
+ * start, r[j..e) the ranges starting inside it; keys are offsets from the
+ * block start bstart.  Returns the directory entry.
+ */
+static uint32_t emit_plain(struct ns_compiled *k, int fam, const struct range *r, size_t a,
+			   size_t j, size_t e, u128 bstart)
+{
+	uint32_t n = (uint32_t)(e - j) + 1, ref;
+
+	if (fam == 4) {
+		ref = k->n4;
+		r4_push(k, n | (uint32_t)floor_log2(n) << 24);
+		r4_push(k, r[a].id);
+		for (; j < e; j++)
+			r4_push(k, (uint32_t)(r[j].start - bstart) << 16 | r[j].id);
+	} else {
+		ref = k->n6;
+		r6_push(k, n | (uint64_t)floor_log2(n) << 32, 0);
+		r6_push(k, 0, r[a].id);
+		for (; j < e; j++) {
+			u128 off = r[j].start - bstart;
+
+			r6_push(k, (uint64_t)(off >> 48),
+				((uint64_t)off & 0xffffffffffffULL) << 16 | r[j].id);
+		}
+	}
+	return NS_L1_CHUNK | ref;
+}
+
+/*
+ * A crowded block: a sub-directory (config.h) over the bits that follow the
+ * common prefix of the boundaries inside it, so that a lookup is two
+ * directory reads and a short search instead of a long one.  r[a] is active
+ * at the block start, r[j..e) start inside it.
+ */
+static uint32_t emit_sub(struct ns_compiled *k, int fam, const struct range *r, size_t a,
+			 size_t j, size_t e, u128 bstart)
+{
+	int w = fam == 4 ? 16 : 112, cmax = fam == 4 ? 16 : 64, c, kb, s;
+	u128 first = r[j].start - bstart, last = r[e - 1].start - bstart, pval;
+	uint32_t ref, nsub, ids = r[a].id | r[e - 1].id << 16;
+	size_t x = a, y;
+
+	kb = floor_log2(e - j);          /* about two boundaries per sub-block */
+	kb = kb < 2 ? 2 : kb > 16 ? 16 : kb;
+	c = w - bitlen128(first ^ last);
+	if (c > cmax - kb)
+		c = cmax - kb;
+	pval = c ? first >> (w - c) : 0;
+	s = w - c - kb;
+	nsub = 1u << kb;
+	if (fam == 4) {
+		ref = k->n4;
+		r4_push(k, NS_CHUNK_SUB | kb | c << 8);
+		r4_push(k, (uint32_t)pval);
+		r4_push(k, ids);
+		for (uint32_t i = 0; i < nsub; i++)
+			r4_push(k, 0);
+	} else {
+		ref = k->n6;
+		r6_push(k, 1ULL << 63 | kb | (uint64_t)c << 8, ids);
+		r6_push(k, (uint64_t)pval, 0);
+		for (uint32_t i = 0; i < nsub / 4; i++)
+			r6_push(k, 0, 0);
+	}
+	if (k->overflow)
+		return 0;
+	for (uint32_t i = 0; i < nsub && !k->overflow; i++) {
+		u128 sstart = (pval << (w - c)) | ((u128)i << s), send = sstart + ((u128)1 << s);
+		uint32_t ent;
+
+		/* r[x]: the range active at sstart */
+		while (x + 1 < e && r[x + 1].start - bstart <= sstart)
+			x++;
+		for (y = x + 1; y < e && r[y].start - bstart < send; y++)
+			;
+		ent = y == x + 1 ? r[x].id : emit_plain(k, fam, r, x, x + 1, y, bstart);
+		if (k->overflow)
+			return 0;
+		if (fam == 4) {
+			k->r4[ref + 3 + i] = ent;
+		} else {
+			struct ns_r6 *q = &k->r6[ref + 2 + i / 4];
+			__u64 *lane = (i & 2) ? &q->lo : &q->hi;
+
+			*lane |= (uint64_t)ent << ((i & 1) * 32);
+		}
+		x = y - 1;
+	}
+	return NS_L1_CHUNK | ref;
+}
+
 /* Directory + ranges for one address field; returns the ns_table.addr ref. */
 static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc,
 			   struct ns_table *cfg, int d, int fam)
@@ -475,8 +589,7 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc,
 	for (uint32_t b = 0; b < NS_L1_ENTRIES && !k->overflow; b++) {
 		u128 bstart = (u128)b << shift, bend = (u128)(b + 1) << shift;
 		bool last = b + 1 == NS_L1_ENTRIES;
-		size_t first, j;
-		uint32_t ref, n;
+		size_t j, e;
 
 		/* r[i] is the range active at bstart. */
 		while (i + 1 < nr && r[i + 1].start <= bstart)
@@ -488,31 +601,13 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc,
 		}
 		/* The block's ranges: the one active at its start, then every
 		 * range that starts inside it. */
-		first = i;
-		n = 1;
-		for (size_t x = j; x < nr && (last || r[x].start < bend); x++)
-			n++;
-		if (fam == 4) {
-			ref = k->n4;
-			if (n > 127)
-				r4_push(k, n);
-			r4_push(k, r[first].id);
-			for (; j < nr && (last || r[j].start < bend); j++)
-				r4_push(k, (uint32_t)(r[j].start - bstart) << 16 | r[j].id);
-		} else {
-			ref = k->n6;
-			if (n > 127)
-				r6_push(k, n, 0);
-			r6_push(k, 0, r[first].id);
-			for (; j < nr && (last || r[j].start < bend); j++) {
-				u128 off = r[j].start - bstart;
-
-				r6_push(k, (uint64_t)(off >> 48),
-					((uint64_t)off & 0xffffffffffffULL) << 16 | r[j].id);
-			}
-		}
-		l1[b] = NS_L1_CHUNK | (n <= 127 ? n << 24 : 0) | ref;
-		i = j - 1;
+		for (e = j; e < nr && (last || r[e].start < bend); e++)
+			;
+		if (e - j + 1 > (fam == 4 ? NS_SUB_MIN_V4 : NS_SUB_MIN_V6))
+			l1[b] = emit_sub(k, fam, r, i, j, e, bstart);
+		else
+			l1[b] = emit_plain(k, fam, r, i, j, e, bstart);
+		i = e - 1;
 	}
 	free(r);
 	return NS_ADDR_L1;

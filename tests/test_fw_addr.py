@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Address lookups where they are hardest: crowded blocks.
+
+A /16 (IPv4) or top-16-bit block (IPv6) with many range boundaries gets a
+sub-directory over the bits after the boundaries' common prefix
+(include/netsieve/config.h); blocks with few get a plain chunk.  These sets
+put hundreds of prefixes into single blocks, clustered (a long common
+prefix) and spread (none), next to each other and nested, and then ask
+about every prefix's first and last address, the addresses just outside,
+and random ones, against Python's ipaddress.  Two overlapping sets with
+different actions check that each range carries the right rules.
+"""
+import ipaddress
+import random
+
+import pytest
+from scapy.all import Ether, IP, IPv6, UDP
+
+from fw import Firewall, rule_hits
+
+
+def E():
+    return Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")
+
+
+def crowd(rng, base, plen_lo, plen_hi, n, bits):
+    """n random prefixes inside network base."""
+    out = set()
+    while len(out) < n:
+        plen = rng.randint(plen_lo, plen_hi)
+        a = int(base.network_address) + rng.randrange(base.num_addresses)
+        out.add(ipaddress.ip_network((a >> (bits - plen) << (bits - plen), plen)))
+    return sorted(out)
+
+
+def build(rng):
+    v4 = []
+    v4 += crowd(rng, ipaddress.ip_network("10.20.0.0/16"), 24, 32, 300, 32)    # spread
+    v4 += crowd(rng, ipaddress.ip_network("10.30.5.0/24"), 31, 32, 60, 32)    # clustered
+    v4 += [ipaddress.ip_network("10.30.0.0/22")]  # from the block start: below != above
+    v4 += crowd(rng, ipaddress.ip_network("10.40.0.0/16"), 18, 24, 40, 32)     # plain chunk
+    v4 += [ipaddress.ip_network("10.50.0.0/32"), ipaddress.ip_network("10.50.255.255/32")]
+    v6 = []
+    v6 += crowd(rng, ipaddress.ip_network("2a00:db8:1::/48"), 96, 128, 200, 128)  # clustered
+    v6 += [ipaddress.ip_network("2a00::/32")]  # from the block start: below != above
+    v6 += crowd(rng, ipaddress.ip_network("2001::/16"), 40, 64, 120, 128)         # spread
+    v6 += crowd(rng, ipaddress.ip_network("3fff:ab00::/24"), 48, 128, 60, 128)
+    v6 += crowd(rng, ipaddress.ip_network("fd00::/16"), 17, 40, 10, 128)          # plain
+    return v4, v6
+
+
+def probes(rng, nets):
+    out = []
+    for n in nets:
+        a, b = int(n.network_address), int(n.broadcast_address)
+        top = (1 << n.max_prefixlen) - 1
+        out += [a, b, max(a - 1, 0), min(b + 1, top)]
+    for _ in range(200):
+        n = rng.choice(nets)
+        out.append(int(n.network_address) + rng.randrange(n.num_addresses))
+        # the same block, outside the cluster's common prefix, both sides
+        blk = int(n.network_address) >> (n.max_prefixlen - 16) << (n.max_prefixlen - 16)
+        out.append(blk + rng.randrange(1 << (n.max_prefixlen - 16)))
+    return sorted(set(out))
+
+
+@pytest.mark.parametrize("field", ["src", "dst"])
+def test_crowded_blocks_against_ipaddress(pin_dir, field):
+    rng = random.Random(1729)
+    v4, v6 = build(rng)
+    # Set a: every prefix; set b: a third of them plus some wider ones.
+    b4 = v4[::3] + [ipaddress.ip_network("10.20.128.0/17"), ipaddress.ip_network("10.30.5.128/25")]
+    b6 = v6[::3] + [ipaddress.ip_network("2a00:db8:1:8000::/49")]
+    fw = Firewall(pin_dir)
+    conf = ("set add b " + " ".join(map(str, b4 + b6)) + "\n" +
+            "set add a " + " ".join(map(str, v4 + v6)) + "\n" +
+            f"rule add {field} @b proto udp dport 1 action pass\n"
+            f"rule add {field} @a action drop\n")
+    fw.load(conf)
+    frames, want, want_rule = [], [], []
+    other4, other6 = "192.0.2.1", "2001:db8:ffff::1"
+    for fam, nets, others in ((4, v4, other4), (6, v6, other6)):
+        for a in probes(rng, nets):
+            ip = ipaddress.ip_address(a)
+            addr = str(ip)
+            src, dst = (addr, others) if field == "src" else (others, addr)
+            for dport in (1, 2):
+                l3 = IP(src=src, dst=dst) if fam == 4 else IPv6(src=src, dst=dst)
+                frames.append(E() / l3 / UDP(sport=9, dport=dport))
+                in_a = any(ip in n for n in (v4 if fam == 4 else v6))
+                in_b = any(ip in n for n in (b4 if fam == 4 else b6))
+                rule = 1 if (in_b and dport == 1) else 2 if in_a else None
+                want_rule.append(rule)
+                want.append("XDP_DROP" if rule == 2 else "XDP_PASS")
+    verdicts, summary = fw.replay(frames, extra=["--stats"])
+    bad = [(i, frames[i].summary(), v, w) for i, (v, w) in enumerate(zip(verdicts, want))
+           if v != w]
+    assert not bad, f"{len(bad)} wrong of {len(frames)}: {bad[:5]}"
+    hits = rule_hits(summary)
+    assert hits == {1: want_rule.count(1), 2: want_rule.count(2)}
+    assert len(frames) > 3000
