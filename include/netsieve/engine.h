@@ -70,11 +70,14 @@ static __always_inline __u32 ns_chunk4(struct ns_r4pool *p, __u32 i, __u32 key)
 	i++;
 #pragma clang loop unroll(disable)
 	for (int s = 0; s < NS_SEARCH_STEPS; s++) {
-		__u32 cand = pos + step;
+		__u32 cand = pos + step, rv, t;
 
-		if (cand < n)
-			pos += (__u32)ns_le64(p->r[(i + cand) & (NS_R4_PER_GEN - 1)] >> 16,
-					      key) * step;
+		/* Take the step when cand < n and range cand starts at or
+		 * below key: both differences are non-negative (all values are
+		 * below 2^22), so bit 31 of their OR is clear.  No branch. */
+		rv = p->r[(i + cand) & (NS_R4_PER_GEN - 1)] >> 16;
+		t = (key - rv) | (n - 1 - cand);
+		pos += step & ((t >> 31) - 1);
 		step >>= 1;
 		if (!step)
 			break;

@@ -675,13 +675,77 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/* How much two groups' fields have in common, for a word holding the end
+ * of one and the start of the next: such a word can only skip packets on
+ * the fields both constrain (req), so neighbours should share fields, the
+ * selective address fields most. */
+static int sig_overlap(uint32_t a, uint32_t b)
+{
+	uint32_t c = a & b;
+	int v = 0;
+
+	for (int d = 0; d < NS_DIMS; d++)
+		if (c & (1u << d))
+			v += d == NS_DIM_SRC || d == NS_DIM_DST ? 3 : 2;
+	return v;
+}
+
+/*
+ * Order the field-set groups (first[sig] >= 0: the group exists) so that
+ * neighbours share fields: a greedy chain from each possible start, the one
+ * with the most overlap wins (ties: the order of first appearance).  On
+ * return first[sig] is the group's rank.
+ */
+static void group_order(int *first)
+{
+	uint32_t sig[1u << NS_DIMS], best_chain[1u << NS_DIMS], chain[1u << NS_DIMS];
+	int n = 0, best = -1;
+
+	for (uint32_t s = 0; s < (1u << NS_DIMS); s++)
+		if (first[s] >= 0)
+			sig[n++] = s;
+	/* first appearance order */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && first[sig[j]] < first[sig[j - 1]]; j--) {
+			uint32_t t = sig[j];
+
+			sig[j] = sig[j - 1];
+			sig[j - 1] = t;
+		}
+	for (int start = 0; start < n && start < 64; start++) {
+		bool used[1u << NS_DIMS] = {};
+		int total = 0;
+
+		chain[0] = sig[start];
+		used[start] = true;
+		for (int i = 1; i < n; i++) {
+			int pick = -1, pv = -1;
+
+			for (int j = 0; j < n; j++)
+				if (!used[j] && sig_overlap(chain[i - 1], sig[j]) > pv) {
+					pv = sig_overlap(chain[i - 1], sig[j]);
+					pick = j;
+				}
+			used[pick] = true;
+			chain[i] = sig[pick];
+			total += pv;
+		}
+		if (total > best) {
+			best = total;
+			memcpy(best_chain, chain, n * sizeof(chain[0]));
+		}
+	}
+	for (int i = 0; i < n; i++)
+		first[best_chain[i]] = i;
+}
+
 static void layout_table(struct ns_compiled *k, const struct ns_tconf *tc,
 			 struct ns_table *cfg)
 {
 	int *order = xcalloc(tc->n, sizeof(int)), ci[NS_DIMS], nused = 0;
 	int first[1u << NS_DIMS];
 
-	/* vp temporarily holds each rule's group key: its group's first rule. */
+	/* vp temporarily holds each rule's group key: its group's rank. */
 	for (uint32_t s = 0; s < (1u << NS_DIMS); s++)
 		first[s] = -1;
 	for (int i = 0; i < tc->n; i++) {
@@ -689,9 +753,11 @@ static void layout_table(struct ns_compiled *k, const struct ns_tconf *tc,
 
 		if (first[sig] < 0)
 			first[sig] = i;
-		k->vp[i] = first[sig];
 		order[i] = i;
 	}
+	group_order(first);
+	for (int i = 0; i < tc->n; i++)
+		k->vp[i] = first[tc->rules[i].fields & ((1u << NS_DIMS) - 1)];
 	sort_k = k;
 	sort_tc = tc;
 	qsort(order, tc->n, sizeof(int), cmp_layout);
