@@ -128,6 +128,7 @@ enum ns_dim {
 #define NS_CHUNK_LG(h) (((h) >> 24) & 31)
 #define NS_SUB_MIN_V4 64  /* plain chunks up to this many ranges */
 #define NS_SUB_MIN_V6 16
+#define NS_SUB_DENSE_V4 4  /* ... or this many when the pool has room */
 
 /* IPv4 range: (low 16 bits of the first address << 16) | bitmap id.
  * IPv6 range: hi = address bits 16..79, lo = (bits 80..127 << 16) | id.

@@ -36,6 +36,8 @@ struct ns_compiled {
 	uint64_t *wild;         /* its unconstrained-rule bitmap of the field
 				 * being compiled (for spec summaries) */
 	bool overflow;
+	uint32_t sub4;          /* IPv4 blocks with more ranges get a
+				 * sub-directory */
 	char *err;
 	size_t errlen;
 };
@@ -603,7 +605,7 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc,
 		 * range that starts inside it. */
 		for (e = j; e < nr && (last || r[e].start < bend); e++)
 			;
-		if (e - j + 1 > (fam == 4 ? NS_SUB_MIN_V4 : NS_SUB_MIN_V6))
+		if (e - j + 1 > (fam == 4 ? k->sub4 : NS_SUB_MIN_V6))
 			l1[b] = emit_sub(k, fam, r, i, j, e, bstart);
 		else
 			l1[b] = emit_plain(k, fam, r, i, j, e, bstart);
@@ -851,8 +853,8 @@ static void compile_table(struct ns_compiled *k, int t)
 	k->vp = NULL;
 }
 
-struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
-			       size_t errlen)
+static struct ns_compiled *compile_once(const struct ns_conf *c, uint32_t gen,
+					char *err, size_t errlen, uint32_t sub4)
 {
 	struct ns_compiled *k = xcalloc(1, sizeof(*k));
 	bits_t all;
@@ -861,6 +863,7 @@ struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
 	k->conf = c;
 	k->err = err;
 	k->errlen = errlen;
+	k->sub4 = sub4;
 	k->bm = xcalloc(NS_BITMAPS_PER_GEN, sizeof(*k->bm));
 	k->hcap = 1;
 	while (k->hcap < 2 * NS_BITMAPS_PER_GEN)
@@ -880,6 +883,22 @@ struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
 		ns_compiled_free(k);
 		return NULL;
 	}
+	return k;
+}
+
+/*
+ * IPv4 blocks of more than NS_SUB_DENSE_V4 ranges get a sub-directory when
+ * the pool has room for that (a lookup then ends in a search of one or two
+ * steps); when it has not (sets near a million prefixes), only blocks of
+ * more than NS_SUB_MIN_V4 do.
+ */
+struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
+			       size_t errlen)
+{
+	struct ns_compiled *k = compile_once(c, gen, err, errlen, NS_SUB_DENSE_V4);
+
+	if (!k)
+		k = compile_once(c, gen, err, errlen, NS_SUB_MIN_V4);
 	return k;
 }
 
