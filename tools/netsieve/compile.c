@@ -744,7 +744,7 @@ static void group_order(int *first)
 static void layout_table(struct ns_compiled *k, const struct ns_tconf *tc,
 			 struct ns_table *cfg)
 {
-	int *order = xcalloc(tc->n, sizeof(int)), ci[NS_DIMS], nused = 0;
+	int *order = xcalloc(tc->n, sizeof(int)), ci[NS_DIMS];
 	int first[1u << NS_DIMS];
 
 	/* vp temporarily holds each rule's group key: its group's rank. */
@@ -771,7 +771,6 @@ static void layout_table(struct ns_compiled *k, const struct ns_tconf *tc,
 	/* req[] is indexed by dimension; unused ones stay 0. */
 	for (int d = 0; d < NS_DIMS; d++)
 		ci[d] = (cfg->used & (1u << d)) ? d : -1;
-	(void)nused;
 	for (int i = 0; i < NS_MAX_RULES; i++)
 		cfg->prio[i] = NS_NO_RULE;
 	for (int w = 0; w < NS_RULE_WORDS; w++)
