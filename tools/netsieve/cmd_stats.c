@@ -345,29 +345,35 @@ struct attach {
 	uint32_t prog_id;
 };
 
-/* tc filters of kind bpf on dev ifindex, clsact parent `parent`. */
-static int tc_filters(int ifindex, uint32_t parent, const char *dir, const char *ifname,
-		      struct attach *out, int max)
+/*
+ * Dump the tc objects (RTM_GETTFILTER, RTM_GETQDISC or RTM_GETTCLASS) of
+ * ifindex under parent (0: all) and call fn for each message with its
+ * attributes.  Errors end the dump quietly: status shows what it found.
+ */
+typedef void (*tc_msg_fn)(const struct tcmsg *t, struct rtattr *attrs, int alen,
+			  void *ctx);
+
+static void tc_dump(int type, int ifindex, uint32_t parent, tc_msg_fn fn, void *ctx)
 {
 	struct {
 		struct nlmsghdr n;
 		struct tcmsg t;
 	} req = {};
 	char buf[32768];
-	int fd, n = 0;
+	int fd;
 
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
-		return 0;
+		return;
 	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(req.t));
-	req.n.nlmsg_type = RTM_GETTFILTER;
+	req.n.nlmsg_type = type;
 	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.t.tcm_family = AF_UNSPEC;
 	req.t.tcm_ifindex = ifindex;
 	req.t.tcm_parent = parent;
 	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
 		close(fd);
-		return 0;
+		return;
 	}
 	for (;;) {
 		ssize_t len = recv(fd, buf, sizeof(buf), 0);
@@ -377,93 +383,89 @@ static int tc_filters(int ifindex, uint32_t parent, const char *dir, const char 
 			break;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
 			struct tcmsg *t = NLMSG_DATA(h);
-			struct rtattr *a;
-			int alen;
-			bool is_bpf = false;
-			uint32_t id = 0;
 
 			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
 				goto done;
-			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*t));
-			for (a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
-			     RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-				if (a->rta_type == TCA_KIND)
-					is_bpf = !strcmp(RTA_DATA(a), "bpf");
-				if (a->rta_type == TCA_OPTIONS) {
-					struct rtattr *o;
-					int olen = RTA_PAYLOAD(a);
-
-					for (o = RTA_DATA(a); RTA_OK(o, olen); o = RTA_NEXT(o, olen))
-						if (o->rta_type == TCA_BPF_ID)
-							id = *(uint32_t *)RTA_DATA(o);
-				}
-			}
-			if (is_bpf && id && n < max) {
-				snprintf(out[n].ifname, sizeof(out[n].ifname), "%s", ifname);
-				snprintf(out[n].where, sizeof(out[n].where), "tc %s pref %u handle %#x",
-					 dir, t->tcm_info >> 16, t->tcm_handle);
-				out[n].prog_id = id;
-				n++;
-			}
+			fn(t, (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t))),
+			   h->nlmsg_len - NLMSG_LENGTH(sizeof(*t)), ctx);
 		}
 	}
 done:
 	close(fd);
-	return n;
+}
+
+struct filters_ctx {
+	const char *dir, *ifname;
+	struct attach *out;
+	int max, n;
+};
+
+static void filter_msg(const struct tcmsg *t, struct rtattr *a, int alen, void *ctx)
+{
+	struct filters_ctx *c = ctx;
+	bool is_bpf = false;
+	uint32_t id = 0;
+
+	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == TCA_KIND)
+			is_bpf = !strcmp(RTA_DATA(a), "bpf");
+		if (a->rta_type == TCA_OPTIONS) {
+			struct rtattr *o;
+			int olen = RTA_PAYLOAD(a);
+
+			for (o = RTA_DATA(a); RTA_OK(o, olen); o = RTA_NEXT(o, olen))
+				if (o->rta_type == TCA_BPF_ID)
+					id = *(uint32_t *)RTA_DATA(o);
+		}
+	}
+	if (is_bpf && id && c->n < c->max) {
+		struct attach *o = &c->out[c->n++];
+
+		snprintf(o->ifname, sizeof(o->ifname), "%s", c->ifname);
+		snprintf(o->where, sizeof(o->where), "tc %s pref %u handle %#x",
+			 c->dir, t->tcm_info >> 16, t->tcm_handle);
+		o->prog_id = id;
+	}
+}
+
+/* tc filters of kind bpf on dev ifindex, parent `parent`. */
+static int tc_filters(int ifindex, uint32_t parent, const char *dir, const char *ifname,
+		      struct attach *out, int max)
+{
+	struct filters_ctx c = { .dir = dir, .ifname = ifname, .out = out, .max = max };
+
+	tc_dump(RTM_GETTFILTER, ifindex, parent, filter_msg, &c);
+	return c.n;
+}
+
+struct handles_ctx {
+	int ifindex;
+	uint32_t *out;
+	int max, n;
+};
+
+static void handle_msg(const struct tcmsg *t, struct rtattr *a, int alen, void *ctx)
+{
+	struct handles_ctx *c = ctx;
+
+	if (t->tcm_ifindex != c->ifindex || !t->tcm_handle)
+		return;
+	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+		if (a->rta_type == TCA_KIND &&
+		    (!strcmp(RTA_DATA(a), "clsact") || !strcmp(RTA_DATA(a), "ingress")))
+			return;
+	if (c->n < c->max)
+		c->out[c->n++] = t->tcm_handle;
 }
 
 /* Handles of the qdiscs (RTM_GETQDISC) or classes (RTM_GETTCLASS) of
  * ifindex that can hold classic filters (not clsact/ingress). */
 static int tc_handles(int ifindex, int type, uint32_t *out, int max)
 {
-	struct {
-		struct nlmsghdr n;
-		struct tcmsg t;
-	} req = {};
-	char buf[32768];
-	int fd, n = 0;
+	struct handles_ctx c = { .ifindex = ifindex, .out = out, .max = max };
 
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return 0;
-	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(req.t));
-	req.n.nlmsg_type = type;
-	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req.t.tcm_family = AF_UNSPEC;
-	req.t.tcm_ifindex = ifindex;
-	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
-		close(fd);
-		return 0;
-	}
-	for (;;) {
-		ssize_t len = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
-
-		if (len <= 0)
-			break;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-			struct tcmsg *t = NLMSG_DATA(h);
-			struct rtattr *a;
-			int alen;
-			bool skip = false;
-
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
-				goto done;
-			if (t->tcm_ifindex != ifindex || !t->tcm_handle)
-				continue;
-			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*t));
-			for (a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t)));
-			     RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-				if (a->rta_type == TCA_KIND &&
-				    (!strcmp(RTA_DATA(a), "clsact") || !strcmp(RTA_DATA(a), "ingress")))
-					skip = true;
-			if (!skip && n < max)
-				out[n++] = t->tcm_handle;
-		}
-	}
-done:
-	close(fd);
-	return n;
+	tc_dump(type, ifindex, 0, handle_msg, &c);
+	return c.n;
 }
 
 static int find_attachments(struct attach *out, int max)
