@@ -18,16 +18,6 @@
 
 #include "conf.h"
 
-static bool fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 /* Parse "policy" words after the command name. */
 bool ns_policy_parse(int argc, char **argv, int *table, int *cls, int *action,
 		     char *err, size_t len)
@@ -39,14 +29,14 @@ bool ns_policy_parse(int argc, char **argv, int *table, int *cls, int *action,
 	if (i + 1 < argc && !strcmp(argv[i], "table")) {
 		*table = ns_table_by_name(argv[i + 1]);
 		if (*table < 0)
-			return fail(err, len, "unknown table '%s' (xdp, ingress, egress)", argv[i + 1]);
+			return ns_fail(err, len, "unknown table '%s' (xdp, ingress, egress)", argv[i + 1]);
 		i += 2;
 	} else if (i < argc && !strcmp(argv[i], "table")) {
-		return fail(err, len, "table needs a value");
+		return ns_fail(err, len, "table needs a value");
 	}
 	if (i < argc && !strcmp(argv[i], "unusable")) {
 		if (i + 1 >= argc)
-			return fail(err, len, "unusable needs a class: truncated, malformed, too-deep or all");
+			return ns_fail(err, len, "unusable needs a class: truncated, malformed, too-deep or all");
 		if (!strcmp(argv[i + 1], "all"))
 			*cls = NS_RC_MAX;
 		else {
@@ -54,21 +44,21 @@ bool ns_policy_parse(int argc, char **argv, int *table, int *cls, int *action,
 				if (!strcmp(argv[i + 1], ns_rc_names[c]))
 					*cls = c;
 			if (*cls < 0)
-				return fail(err, len, "unknown class '%s' (truncated, malformed, too-deep, all)",
+				return ns_fail(err, len, "unknown class '%s' (truncated, malformed, too-deep, all)",
 					    argv[i + 1]);
 		}
 		i += 2;
 	}
 	if (i >= argc)
-		return fail(err, len, "policy needs drop or pass");
+		return ns_fail(err, len, "policy needs drop or pass");
 	if (!strcmp(argv[i], "drop"))
 		*action = NS_ACT_DROP;
 	else if (!strcmp(argv[i], "pass"))
 		*action = NS_ACT_PASS;
 	else
-		return fail(err, len, "policy '%s': expected drop or pass", argv[i]);
+		return ns_fail(err, len, "policy '%s': expected drop or pass", argv[i]);
 	if (i + 1 != argc)
-		return fail(err, len, "unexpected '%s' after the policy", argv[i + 1]);
+		return ns_fail(err, len, "unexpected '%s' after the policy", argv[i + 1]);
 	return true;
 }
 
@@ -91,7 +81,7 @@ int ns_set_get(struct ns_conf *c, const char *name, bool create, char *err, size
 	if (i >= 0 || !create)
 		return i;
 	if (!ns_valid_set_name(name)) {
-		fail(err, len, "bad set name '%s': 1-%d letters, digits, '_' or '-'", name,
+		ns_fail(err, len, "bad set name '%s': 1-%d letters, digits, '_' or '-'", name,
 		     NS_SET_NAME_LEN - 1);
 		return -1;
 	}
@@ -102,7 +92,7 @@ int ns_set_get(struct ns_conf *c, const char *name, bool create, char *err, size
 			ns_set_clear(&c->sets[i]);
 			return i;
 		}
-	fail(err, len, "too many sets (%d)", NS_MAX_SETS);
+	ns_fail(err, len, "too many sets (%d)", NS_MAX_SETS);
 	return -1;
 }
 
@@ -142,7 +132,7 @@ bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
 	struct ns_set *s = &c->sets[i];
 
 	if (!f)
-		return fail(err, len, "%s: %s", path, strerror(errno));
+		return ns_fail(err, len, "%s: %s", path, strerror(errno));
 	if (!append)
 		ns_set_clear(s);
 	while (fgets(line, sizeof(line), f)) {
@@ -153,7 +143,7 @@ bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
 		n = ns_split_words(line, words, 256);
 		if (n < 0) {
 			fclose(f);
-			return fail(err, len, "%s:%d: too many words on one line", path, lineno);
+			return ns_fail(err, len, "%s:%d: too many words on one line", path, lineno);
 		}
 		for (int w = 0; w < n; w++) {
 			struct ns_pfx4 p4;
@@ -163,7 +153,7 @@ bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
 
 			if (!ns_parse_prefix(words[w], &fam, &p4, &p6, e2, sizeof(e2))) {
 				fclose(f);
-				return fail(err, len, "%s:%d: %s", path, lineno, e2);
+				return ns_fail(err, len, "%s:%d: %s", path, lineno, e2);
 			}
 			if (fam == 4)
 				ns_set_add4(s, p4);
@@ -184,13 +174,13 @@ bool ns_rule_insert(struct ns_conf *c, struct ns_rule *r, struct ns_rule_parse *
 	int pos = p->pos ? p->pos : tc->n + 1;
 
 	if (t == NS_TABLE_XDP && r->effects)
-		return fail(err, len, "classify, mark and dscp work in the ingress and egress tables (tc), not in table xdp");
+		return ns_fail(err, len, "classify, mark and dscp work in the ingress and egress tables (tc), not in table xdp");
 	if (t == NS_TABLE_XDP && (r->fields & (1u << NS_DIM_HTTP)))
-		return fail(err, len, "http works in the ingress and egress tables (cls_http), not in table xdp");
+		return ns_fail(err, len, "http works in the ingress and egress tables (cls_http), not in table xdp");
 	if (tc->n >= NS_MAX_RULES)
-		return fail(err, len, "table %s is full (%d rules)", ns_table_names[t], NS_MAX_RULES);
+		return ns_fail(err, len, "table %s is full (%d rules)", ns_table_names[t], NS_MAX_RULES);
 	if (pos > tc->n + 1)
-		return fail(err, len, "pos %d: table %s has %d rule%s (use 1-%d)", pos,
+		return ns_fail(err, len, "pos %d: table %s has %d rule%s (use 1-%d)", pos,
 			    ns_table_names[t], tc->n, tc->n == 1 ? "" : "s", tc->n + 1);
 	if (tc->n + 1 > tc->cap) {
 		tc->cap = tc->cap ? tc->cap * 2 : 16;
@@ -241,7 +231,7 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 		if (!strcmp(argv[1], "add"))
 			return ns_set_add_words(c, i, argc - 3, argv + 3, err, len);
 		if (argc != 4)
-			return fail(err, len, "set load takes NAME FILE");
+			return ns_fail(err, len, "set load takes NAME FILE");
 		{
 			char path[4096];
 
@@ -253,7 +243,7 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 			return ns_set_load_file(c, i, path, true, err, len);
 		}
 	}
-	return fail(err, len, "'%s%s%s' is not a configuration line (rule add, policy, set add, set load)",
+	return ns_fail(err, len, "'%s%s%s' is not a configuration line (rule add, policy, set add, set load)",
 		    argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 }
 

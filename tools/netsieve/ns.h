@@ -57,6 +57,11 @@ struct ns_buf {
 	char *s;
 	size_t len, cap;
 };
+/* Write a message into err (len bytes) and return false: the parsers'
+ * way of refusing input. */
+__attribute__((format(printf, 3, 4)))
+bool ns_fail(char *err, size_t len, const char *fmt, ...);
+
 __attribute__((format(printf, 2, 3)))
 void ns_buf_printf(struct ns_buf *b, const char *fmt, ...);
 void ns_buf_free(struct ns_buf *b);

@@ -48,16 +48,6 @@ const char *ns_reason_name(unsigned r)
 	return "unknown";
 }
 
-static bool fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 static u128 mask6(int plen)
 {
 	if (plen == 0)
@@ -79,7 +69,7 @@ bool ns_parse_prefix(const char *s, int *family, struct ns_pfx4 *p4,
 	int has_len;
 
 	if (strlen(s) >= sizeof(buf))
-		return fail(err, errlen, "'%.40s...' is not an address or prefix", s);
+		return ns_fail(err, errlen, "'%.40s...' is not an address or prefix", s);
 	strcpy(buf, s);
 	slash = strchr(buf, '/');
 	has_len = slash != NULL;
@@ -90,20 +80,20 @@ bool ns_parse_prefix(const char *s, int *family, struct ns_pfx4 *p4,
 		u128 v = 0;
 
 		if (inet_pton(AF_INET6, buf, &a) != 1)
-			return fail(err, errlen, "'%s' is not an IPv6 address or prefix", s);
+			return ns_fail(err, errlen, "'%s' is not an IPv6 address or prefix", s);
 		for (int i = 0; i < 16; i++)
 			v = (v << 8) | a.s6_addr[i];
 		plen = 128;
 		if (has_len && (!isdigit((unsigned char)slash[1]) ||
 				!ns_parse_u64(slash + 1, 0, 128, &plen)))
-			return fail(err, errlen,
+			return ns_fail(err, errlen,
 				    "bad prefix '%s': the length after / must be 0-128", s);
 		if (v & ~mask6(plen)) {
 			struct ns_pfx6 fix = { v & mask6(plen), plen };
 			char fb[64];
 
 			ns_format_pfx6(&fix, fb, sizeof(fb));
-			return fail(err, errlen,
+			return ns_fail(err, errlen,
 				    "prefix '%s' has host bits set (did you mean %s?)", s, fb);
 		}
 		*family = 6;
@@ -117,19 +107,19 @@ bool ns_parse_prefix(const char *s, int *family, struct ns_pfx4 *p4,
 
 		/* inet_pton takes only dotted quads; no "10/8" shorthands. */
 		if (inet_pton(AF_INET, buf, &a) != 1)
-			return fail(err, errlen, "'%s' is not an IPv4 or IPv6 address or prefix", s);
+			return ns_fail(err, errlen, "'%s' is not an IPv4 or IPv6 address or prefix", s);
 		v = ntohl(a.s_addr);
 		plen = 32;
 		if (has_len && (!isdigit((unsigned char)slash[1]) ||
 				!ns_parse_u64(slash + 1, 0, 32, &plen)))
-			return fail(err, errlen,
+			return ns_fail(err, errlen,
 				    "bad prefix '%s': the length after / must be 0-32", s);
 		if (v & ~mask4(plen)) {
 			struct ns_pfx4 fix = { v & mask4(plen), plen };
 			char fb[32];
 
 			ns_format_pfx4(&fix, fb, sizeof(fb));
-			return fail(err, errlen,
+			return ns_fail(err, errlen,
 				    "prefix '%s' has host bits set (did you mean %s?)", s, fb);
 		}
 		*family = 4;
@@ -206,21 +196,21 @@ static bool parse_ports(const char *what, const char *s, uint16_t *lo,
 	uint64_t a, b;
 
 	if (strlen(s) >= sizeof(buf))
-		return fail(err, len, "%s '%.20s...': expected a port or a range P-Q", what, s);
+		return ns_fail(err, len, "%s '%.20s...': expected a port or a range P-Q", what, s);
 	strcpy(buf, s);
 	dash = strchr(buf, '-');
 	if (dash)
 		*dash = 0;
 	if (!ns_parse_u64(buf, 0, UINT64_MAX, &a) ||
 	    (dash && !ns_parse_u64(dash + 1, 0, UINT64_MAX, &b)))
-		return fail(err, len, "%s '%s': expected a port 0-65535 or a range P-Q", what, s);
+		return ns_fail(err, len, "%s '%s': expected a port 0-65535 or a range P-Q", what, s);
 	if (!dash)
 		b = a;
 	if (a > 65535 || b > 65535)
-		return fail(err, len, "%s '%s': port %llu is out of range 0-65535", what, s,
+		return ns_fail(err, len, "%s '%s': port %llu is out of range 0-65535", what, s,
 			    (unsigned long long)(a > 65535 ? a : b));
 	if (b < a)
-		return fail(err, len, "%s '%s': range is backwards (did you mean %llu-%llu?)",
+		return ns_fail(err, len, "%s '%s': range is backwards (did you mean %llu-%llu?)",
 			    what, s, (unsigned long long)b, (unsigned long long)a);
 	*lo = a;
 	*hi = b;
@@ -238,7 +228,7 @@ static bool parse_addr(struct ns_conf *c, const char *what, const char *s,
 	if (s[0] == '@') {
 		i = ns_set_find(c, s + 1);
 		if (i < 0)
-			return fail(err, len, "%s %s: no set named '%s' (create it with 'netsieve set add %s PREFIX...')",
+			return ns_fail(err, len, "%s %s: no set named '%s' (create it with 'netsieve set add %s PREFIX...')",
 				    what, s, s + 1, ns_valid_set_name(s + 1) ? s + 1 : "NAME");
 		*kind = NS_ADDR_KIND_SET;
 		*set = i;
@@ -292,9 +282,9 @@ static bool parse_dscp(const char *s, uint8_t *out, char *err, size_t len)
 			return true;
 		}
 	if (!ns_parse_u64(s, 0, UINT64_MAX, &v))
-		return fail(err, len, "dscp '%s': expected a name (ef, af11..af43, cs0..cs7, va, le, be) or 0-63", s);
+		return ns_fail(err, len, "dscp '%s': expected a name (ef, af11..af43, cs0..cs7, va, le, be) or 0-63", s);
 	if (v > 63)
-		return fail(err, len, "dscp %s is out of range 0-63", s);
+		return ns_fail(err, len, "dscp %s is out of range 0-63", s);
 	*out = v;
 	return true;
 }
@@ -319,13 +309,13 @@ static bool parse_classid(const char *s, uint32_t *out, char *err, size_t len)
 	unsigned long maj, min;
 
 	if (!colon || colon == s || !colon[1])
-		return fail(err, len, "classify '%s': expected MAJ:MIN in hex as tc prints it (e.g. 1:10)", s);
+		return ns_fail(err, len, "classify '%s': expected MAJ:MIN in hex as tc prints it (e.g. 1:10)", s);
 	maj = strtoul(s, &end, 16);
 	if (end != colon || maj == 0 || maj > 0xffff)
-		return fail(err, len, "classify '%s': major must be hex 1-ffff", s);
+		return ns_fail(err, len, "classify '%s': major must be hex 1-ffff", s);
 	min = strtoul(colon + 1, &end, 16);
 	if (*end || min > 0xffff || colon[1] == '-' || colon[1] == '+')
-		return fail(err, len, "classify '%s': minor must be hex 0-ffff", s);
+		return ns_fail(err, len, "classify '%s': minor must be hex 0-ffff", s);
 	*out = (uint32_t)(maj << 16 | min);
 	return true;
 }
@@ -352,7 +342,7 @@ static bool parse_http(const char *s, uint16_t *mask, char *err, size_t len)
 	char buf[128], *save = NULL, *w;
 
 	if (strlen(s) >= sizeof(buf))
-		return fail(err, len, "http '%.20s...': too long", s);
+		return ns_fail(err, len, "http '%.20s...': too long", s);
 	strcpy(buf, s);
 	*mask = 0;
 	for (w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
@@ -370,11 +360,11 @@ static bool parse_http(const char *s, uint16_t *mask, char *err, size_t len)
 			if (http_names[k] && !strcasecmp(w, http_names[k]))
 				break;
 		if (k == NS_HTTP_KINDS)
-			return fail(err, len, "http '%s': expected methods (GET, POST, PUT, DELETE, HEAD, OPTIONS, PATCH, CONNECT, TRACE), status classes (1xx..5xx), request or response, comma-separated", s);
+			return ns_fail(err, len, "http '%s': expected methods (GET, POST, PUT, DELETE, HEAD, OPTIONS, PATCH, CONNECT, TRACE), status classes (1xx..5xx), request or response, comma-separated", s);
 		*mask |= 1u << k;
 	}
 	if (!*mask)
-		return fail(err, len, "http needs a value");
+		return ns_fail(err, len, "http needs a value");
 	return true;
 }
 
@@ -408,25 +398,25 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 		if (have_action) {
 			/* Everything after 'action' describes it. */
 			if (!strcmp(w, "drop") || !strcmp(w, "pass")) {
-				return fail(err, len, "'%s' after the action: a rule has one verdict", w);
+				return ns_fail(err, len, "'%s' after the action: a rule has one verdict", w);
 			} else if (!strcmp(w, "classify") || !strcmp(w, "mark") ||
 				   !strcmp(w, "dscp")) {
 				uint8_t eff = !strcmp(w, "classify") ? NS_EFF_CLASSIFY :
 					      !strcmp(w, "mark") ? NS_EFF_MARK : NS_EFF_DSCP;
 
 				if (r->action == NS_ACT_DROP)
-					return fail(err, len, "'%s' cannot go with drop", w);
+					return ns_fail(err, len, "'%s' cannot go with drop", w);
 				if (!val)
-					return fail(err, len, "%s needs a value", w);
+					return ns_fail(err, len, "%s needs a value", w);
 				if (r->effects & eff)
-					return fail(err, len, "%s given twice", w);
+					return ns_fail(err, len, "%s given twice", w);
 				if (eff == NS_EFF_CLASSIFY && !parse_classid(val, &r->arg_classid, err, len))
 					return false;
 				if (eff == NS_EFF_MARK) {
 					if (!ns_parse_u64(val, 0, UINT64_MAX, &v))
-						return fail(err, len, "mark '%s': expected a number (decimal or 0x hex)", val);
+						return ns_fail(err, len, "mark '%s': expected a number (decimal or 0x hex)", val);
 					if (v > 0xffffffffULL)
-						return fail(err, len, "mark %s is out of range 0-0xffffffff", val);
+						return ns_fail(err, len, "mark %s is out of range 0-0xffffffff", val);
 					r->arg_mark = v;
 				}
 				if (eff == NS_EFF_DSCP && !parse_dscp(val, &r->arg_dscp, err, len))
@@ -435,11 +425,11 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 				i++;
 				continue;
 			}
-			return fail(err, len, "unknown action word '%s' (drop, pass, classify MAJ:MIN, mark N, dscp D)", w);
+			return ns_fail(err, len, "unknown action word '%s' (drop, pass, classify MAJ:MIN, mark N, dscp D)", w);
 		}
 		if (!strcmp(w, "action")) {
 			if (!val)
-				return fail(err, len, "action needs drop, pass, classify, mark or dscp");
+				return ns_fail(err, len, "action needs drop, pass, classify, mark or dscp");
 			have_action = true;
 			if (!strcmp(val, "drop")) {
 				r->action = NS_ACT_DROP;
@@ -453,7 +443,7 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 			continue;
 		}
 		if (!val)
-			return fail(err, len, !strcmp(w, "table") || !strcmp(w, "pos") ||
+			return ns_fail(err, len, !strcmp(w, "table") || !strcmp(w, "pos") ||
 				    !strcmp(w, "src") || !strcmp(w, "dst") ||
 				    !strcmp(w, "proto") || !strcmp(w, "sport") ||
 				    !strcmp(w, "dport") || !strcmp(w, "icmp-type") ||
@@ -462,23 +452,23 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 				    "unknown word '%s' (expected table, pos, src, dst, proto, sport, dport, icmp-type, vlan, frag, http, action)", w);
 		if (!strcmp(w, "table")) {
 			if (seen_table)
-				return fail(err, len, "table given twice");
+				return ns_fail(err, len, "table given twice");
 			p->table = ns_table_by_name(val);
 			if (p->table < 0)
-				return fail(err, len, "unknown table '%s' (xdp, ingress, egress)", val);
+				return ns_fail(err, len, "unknown table '%s' (xdp, ingress, egress)", val);
 			seen_table = true;
 		} else if (!strcmp(w, "pos")) {
 			if (seen_pos)
-				return fail(err, len, "pos given twice");
+				return ns_fail(err, len, "pos given twice");
 			if (!ns_parse_u64(val, 1, NS_MAX_RULES + 1, &v))
-				return fail(err, len, "pos '%s': expected a rule position 1-%d", val, NS_MAX_RULES);
+				return ns_fail(err, len, "pos '%s': expected a rule position 1-%d", val, NS_MAX_RULES);
 			p->pos = v;
 			seen_pos = true;
 		} else if (!strcmp(w, "src") || !strcmp(w, "dst")) {
 			int d = w[0] == 's' ? NS_DIM_SRC : NS_DIM_DST;
 
 			if (HAS(d))
-				return fail(err, len, "%s given twice", w);
+				return ns_fail(err, len, "%s given twice", w);
 			if (d == NS_DIM_SRC ? !parse_addr(c, w, val, &r->src_kind, &r->src_plen,
 							  &r->src_set, r->src_addr, err, len) :
 					      !parse_addr(c, w, val, &r->dst_kind, &r->dst_plen,
@@ -489,16 +479,16 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 			int pr = proto_by_name(val);
 
 			if (HAS(NS_DIM_PROTO))
-				return fail(err, len, "proto given twice");
+				return ns_fail(err, len, "proto given twice");
 			if (pr < 0)
-				return fail(err, len, "proto '%s': expected tcp, udp, sctp, icmp, icmpv6, gre, esp, ah or a number 0-255", val);
+				return ns_fail(err, len, "proto '%s': expected tcp, udp, sctp, icmp, icmpv6, gre, esp, ah or a number 0-255", val);
 			r->proto = pr;
 			r->fields |= 1u << NS_DIM_PROTO;
 		} else if (!strcmp(w, "sport") || !strcmp(w, "dport")) {
 			int d = w[0] == 's' ? NS_DIM_SPORT : NS_DIM_DPORT;
 
 			if (HAS(d))
-				return fail(err, len, "%s given twice", w);
+				return ns_fail(err, len, "%s given twice", w);
 			if (!parse_ports(w, val, d == NS_DIM_SPORT ? &r->sport_lo : &r->dport_lo,
 					 d == NS_DIM_SPORT ? &r->sport_hi : &r->dport_hi, err, len))
 				return false;
@@ -509,38 +499,38 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 			uint64_t t, cd = 0;
 
 			if (HAS(NS_DIM_ICMP))
-				return fail(err, len, "icmp-type given twice");
+				return ns_fail(err, len, "icmp-type given twice");
 			snprintf(buf, sizeof(buf), "%s", val);
 			sl = strchr(buf, '/');
 			if (sl)
 				*sl = 0;
 			if (!ns_parse_u64(buf, 0, 255, &t) ||
 			    (sl && !ns_parse_u64(sl + 1, 0, 255, &cd)))
-				return fail(err, len, "icmp-type '%s': expected TYPE or TYPE/CODE, each 0-255", val);
+				return ns_fail(err, len, "icmp-type '%s': expected TYPE or TYPE/CODE, each 0-255", val);
 			r->icmp_type = t;
 			r->icmp_code = cd;
 			r->icmp_has_code = sl != NULL;
 			r->fields |= 1u << NS_DIM_ICMP;
 		} else if (!strcmp(w, "vlan")) {
 			if (HAS(NS_DIM_VLAN))
-				return fail(err, len, "vlan given twice");
+				return ns_fail(err, len, "vlan given twice");
 			if (!strcmp(val, "none")) {
 				r->vlan = NS_VLAN_NONE;
 			} else {
 				if (!ns_parse_u64(val, 0, UINT64_MAX, &v) || v > 4095)
-					return fail(err, len, "vlan '%s': expected a VLAN id 0-4095 or none", val);
+					return ns_fail(err, len, "vlan '%s': expected a VLAN id 0-4095 or none", val);
 				r->vlan = v;
 			}
 			r->fields |= 1u << NS_DIM_VLAN;
 		} else if (!strcmp(w, "http")) {
 			if (HAS(NS_DIM_HTTP))
-				return fail(err, len, "http given twice");
+				return ns_fail(err, len, "http given twice");
 			if (!parse_http(val, &r->http_mask, err, len))
 				return false;
 			r->fields |= 1u << NS_DIM_HTTP;
 		} else if (!strcmp(w, "frag")) {
 			if (HAS(NS_DIM_FRAG))
-				return fail(err, len, "frag given twice");
+				return ns_fail(err, len, "frag given twice");
 			if (!strcmp(val, "none"))
 				r->frag = NS_FRAG_NONE + 1;
 			else if (!strcmp(val, "first"))
@@ -548,42 +538,42 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 			else if (!strcmp(val, "later"))
 				r->frag = NS_FRAG_LATER + 1;
 			else
-				return fail(err, len, "frag '%s': expected none, first or later", val);
+				return ns_fail(err, len, "frag '%s': expected none, first or later", val);
 			r->fields |= 1u << NS_DIM_FRAG;
 		} else {
-			return fail(err, len, "unknown word '%s' (expected table, pos, src, dst, proto, sport, dport, icmp-type, vlan, frag, http, action)", w);
+			return ns_fail(err, len, "unknown word '%s' (expected table, pos, src, dst, proto, sport, dport, icmp-type, vlan, frag, http, action)", w);
 		}
 		i++;
 	}
 	if (!have_action)
-		return fail(err, len, "a rule needs an action (action drop, action pass, ...)");
+		return ns_fail(err, len, "a rule needs an action (action drop, action pass, ...)");
 	/* Combinations that can never match are mistakes: refuse them. */
 	if ((HAS(NS_DIM_SPORT) || HAS(NS_DIM_DPORT)) && HAS(NS_DIM_PROTO) &&
 	    r->proto != 6 && r->proto != 17 && r->proto != 132)
-		return fail(err, len, "ports need proto tcp, udp or sctp (or no proto, which means all three)");
+		return ns_fail(err, len, "ports need proto tcp, udp or sctp (or no proto, which means all three)");
 	if (HAS(NS_DIM_ICMP) && (!HAS(NS_DIM_PROTO) || (r->proto != 1 && r->proto != 58)))
-		return fail(err, len, "icmp-type needs proto icmp or proto icmpv6");
+		return ns_fail(err, len, "icmp-type needs proto icmp or proto icmpv6");
 	if (HAS(NS_DIM_ICMP) && (HAS(NS_DIM_SPORT) || HAS(NS_DIM_DPORT)))
-		return fail(err, len, "icmp-type and ports cannot match the same packet");
+		return ns_fail(err, len, "icmp-type and ports cannot match the same packet");
 	if (HAS(NS_DIM_SRC) && HAS(NS_DIM_DST) &&
 	    r->src_kind != NS_ADDR_KIND_SET && r->dst_kind != NS_ADDR_KIND_SET &&
 	    r->src_kind != r->dst_kind)
-		return fail(err, len, "src and dst are of different IP versions: the rule could never match");
+		return ns_fail(err, len, "src and dst are of different IP versions: the rule could never match");
 	if (HAS(NS_DIM_PROTO) && (r->proto == 1 || r->proto == 58)) {
 		int want = r->proto == 1 ? NS_ADDR_KIND_V4 : NS_ADDR_KIND_V6;
 
 		if ((HAS(NS_DIM_SRC) && r->src_kind != NS_ADDR_KIND_SET && r->src_kind != want) ||
 		    (HAS(NS_DIM_DST) && r->dst_kind != NS_ADDR_KIND_SET && r->dst_kind != want))
-			return fail(err, len, "proto %s is for IPv%d addresses", r->proto == 1 ? "icmp" : "icmpv6",
+			return ns_fail(err, len, "proto %s is for IPv%d addresses", r->proto == 1 ? "icmp" : "icmpv6",
 				    r->proto == 1 ? 4 : 6);
 	}
 	if (HAS(NS_DIM_HTTP) && HAS(NS_DIM_PROTO) && r->proto != 6)
-		return fail(err, len, "http needs proto tcp (or no proto)");
+		return ns_fail(err, len, "http needs proto tcp (or no proto)");
 	if (HAS(NS_DIM_HTTP) && HAS(NS_DIM_FRAG) && r->frag == NS_FRAG_LATER + 1)
-		return fail(err, len, "frag later carries no TCP payload start: http could never match");
+		return ns_fail(err, len, "frag later carries no TCP payload start: http could never match");
 	if (HAS(NS_DIM_FRAG) && r->frag == NS_FRAG_LATER + 1 &&
 	    (HAS(NS_DIM_SPORT) || HAS(NS_DIM_DPORT) || HAS(NS_DIM_ICMP)))
-		return fail(err, len, "frag later carries no ports or ICMP header: the rule could never match");
+		return ns_fail(err, len, "frag later carries no ports or ICMP header: the rule could never match");
 	return true;
 }
 

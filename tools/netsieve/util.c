@@ -120,6 +120,16 @@ bool ns_is_bpffs(const char *path)
 	return st.f_type == BPF_FS_MAGIC;
 }
 
+bool ns_fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
 void ns_buf_printf(struct ns_buf *b, const char *fmt, ...)
 {
 	va_list ap;
