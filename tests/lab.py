@@ -14,6 +14,15 @@ _seq = itertools.count()
 PEER = os.path.join(ROOT, "tools", "netpeer")
 
 
+def lines(path):
+    """The non-empty lines of a log a peer process writes ([] until it exists)."""
+    try:
+        with open(path) as f:
+            return [l.strip() for l in f if l.strip()]
+    except FileNotFoundError:
+        return []
+
+
 class Lab:
     """Namespace `a` (client, vA, 10.77.N.1 + extras) and `b` (server, vB,
     10.77.N.2): traffic from a arrives on vB, where the firewall sits."""

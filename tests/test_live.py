@@ -13,7 +13,7 @@ import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Ether, Raw, rdpcap, wrpcap
 
 from conftest import ROOT, obj
-from lab import Lab
+from lab import Lab, lines
 
 ATTACH = os.path.join(ROOT, "scripts", "xdp-attach")
 DETACH = os.path.join(ROOT, "scripts", "xdp-detach")
@@ -26,14 +26,6 @@ def lab(bpffs):
     yield lb
     lb.close()
     shutil.rmtree(lb.mnt, ignore_errors=True)
-
-
-def lines(path):
-    try:
-        with open(path) as f:
-            return [l.strip() for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
 
 
 def rule_packets(lab):

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import PYTHON, ROOT
-from lab import Lab
+from lab import Lab, lines
 
 SCRIPTS = os.path.join(ROOT, "scripts")
 ATTACH = os.path.join(SCRIPTS, "tc-attach")
@@ -59,14 +59,6 @@ def lab(bpffs, tmp):
 
 
 # ---------------------------------------------------------------- helpers
-
-def lines(path):
-    try:
-        with open(path) as f:
-            return [l.strip() for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
-
 
 def spawn(lab, ns, *cmd, cwd=None, quiet=False):
     """A long-running process in namespace ns, ended by PID by lab.close().
