@@ -7,6 +7,19 @@ NS_SCRIPT=${NS_SCRIPT:-$(basename "$0")}
 
 ns_die() { echo "$NS_SCRIPT: $*" >&2; exit 1; }
 
+# The first line sed prints for the script $1 from stdin.  Reads all of its
+# input: no early-exiting reader in a pipeline (under pipefail the writer's
+# SIGPIPE would fail the whole command at random).
+ns_first_match() {
+	sed -n "$1" | sed -n 1p
+}
+
+# True when stdin has a line matching the extended regex $1 (reads all of
+# stdin, unlike grep -q; see above).
+ns_has_line() {
+	[ -n "$(grep -E -- "$1" || true)" ]
+}
+
 ns_run() {
 	if [ "$NS_VERBOSE" = 1 ]; then printf '+ %s\n' "$*" >&2; fi
 	"$@"
@@ -34,7 +47,7 @@ ns_require_dev() {
 ns_xdp_state() {
 	local out first
 	out=$(ip -d link show dev "$1") || ns_die "no network device '$1' in this namespace"
-	first=$(printf '%s\n' "$out" | head -n 1)
+	first=${out%%$'\n'*}
 	XDP_MODE=none XDP_ID= XDP_NAME=
 	case "$first" in
 	*" xdpgeneric"*) XDP_MODE=generic ;;
@@ -42,8 +55,8 @@ ns_xdp_state() {
 	*" xdp "*|*" xdpdrv "*) XDP_MODE=native ;;
 	esac
 	if [ "$XDP_MODE" != none ]; then
-		XDP_ID=$(printf '%s\n' "$out" | sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p' | head -n 1)
-		XDP_NAME=$(printf '%s\n' "$out" | sed -n 's/.*prog\/xdp id [0-9]* name \([^ ]*\).*/\1/p' | head -n 1)
+		XDP_ID=$(ns_first_match 's/.*prog\/xdp id \([0-9]*\).*/\1/p' <<<"$out")
+		XDP_NAME=$(ns_first_match 's/.*prog\/xdp id [0-9]* name \([^ ]*\).*/\1/p' <<<"$out")
 	fi
 }
 
@@ -74,7 +87,7 @@ ns_tc_filter_prog() {
 	local dev=$1 where=$2 pref=$3
 	# shellcheck disable=SC2086
 	tc filter show dev "$dev" $where pref "$pref" 2>/dev/null |
-		sed -n 's/.* bpf .* name \([^ ]*\) tag .*/\1/p' | head -n 1
+		ns_first_match 's/.* bpf .* name \([^ ]*\) tag .*/\1/p'
 }
 
 # What sits at pref $3 on $1 $2, for messages: "bpf filter NAME", "u32
@@ -83,8 +96,7 @@ ns_tc_filter_desc() {
 	local dev=$1 where=$2 pref=$3 kind name
 	# shellcheck disable=SC2086
 	kind=$(tc filter show dev "$dev" $where pref "$pref" 2>/dev/null |
-		sed -n 's/^filter .*protocol [^ ]* \(pref [0-9]* \)\{0,1\}\([a-z0-9_]*\) .*/\2/p' |
-		head -n 1)
+		ns_first_match 's/^filter .*protocol [^ ]* \(pref [0-9]* \)\{0,1\}\([a-z0-9_]*\) .*/\2/p')
 	name=$(ns_tc_filter_prog "$dev" "$where" "$pref")
 	echo "${kind:-a} filter${name:+ $name}"
 }
@@ -96,7 +108,7 @@ ns_tc_has_filter() {
 }
 
 ns_has_clsact() {
-	tc qdisc show dev "$1" 2>/dev/null | grep -q '^qdisc clsact '
+	tc qdisc show dev "$1" 2>/dev/null | ns_has_line '^qdisc clsact '
 }
 
 ns_ifindex() {
