@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# shellcheck shell=bash
 # Shared by the netsieve runbook scripts (sourced, not run).  Every ip/tc call
 # goes through ns_run so that -v shows exactly what is executed.
 
