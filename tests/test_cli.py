@@ -142,7 +142,7 @@ def test_init_is_idempotent_and_creates_the_iproute2_layout(bpffs):
     d = os.path.join(bpffs, "idem", "tc", "globals")
     r = ns("init", FW_O, pin_dir=d)
     names = sorted(os.listdir(d))
-    assert names and all(n.startswith("nsv2_") for n in names)
+    assert names and all(n.startswith("nsv3_") for n in names)
     assert r.returncode == 0 and f"{len(names)} created, 0 already pinned" in r.stdout
     r = ns("init", FW_O, pin_dir=d)
     assert r.returncode == 0 and f"0 created, {len(names)} already pinned" in r.stdout
@@ -288,12 +288,12 @@ def test_stats_text(fw):
 
 def test_status(fw):
     out = fw.ok("status")
-    assert f"pin dir: {fw.pin_dir} (layout v2)" in out
+    assert f"pin dir: {fw.pin_dir} (layout v3)" in out
     assert "table xdp" in out and "2 rules" in out
     st = json.loads(fw.ok("status", "--json"))
     assert st["tables"]["xdp"]["rules"] == 2 and st["tables"]["egress"]["policy"] == "drop"
     assert st["initialized"] is True and st["sets"] == 1
-    assert set(st["maps"]) >= {"nsv2_state", "nsv2_tables", "nsv2_rules", "nsv2_bitmap"}
+    assert set(st["maps"]) >= {"nsv3_state", "nsv3_tables", "nsv3_rules", "nsv3_bitmap"}
 
 
 def test_help_everywhere():

@@ -102,6 +102,26 @@ def test_json_keys():
     s = objs[-1]
     assert s["summary"] is True and s["packets"] == 12 and s["type"] == "xdp"
     assert s["program"] == "seed_xdp"
+    assert s["verified_insns"] > 0
+
+
+# Every shipped program, with what the kernel's verifier walked to accept it
+# (the summary's verified_insns).  The limit is 1,000,000; an engine change
+# that takes a program past VERIFIER_HEADROOM leaves too little room for the
+# next one (and for other kernels' verifiers), so it fails here first.
+VERIFIER_HEADROOM = 750_000
+SHIPPED = [("xdp_firewall.o", None), ("cls_firewall.o", "cls_fw_ingress"),
+           ("cls_firewall.o", "cls_fw_egress"), ("cls_classify.o", "cls_classify_ingress"),
+           ("cls_classify.o", "cls_classify_egress"), ("cls_classify.o", "cls_classify_classic"),
+           ("cls_http.o", "cls_http_ingress"), ("cls_http.o", "cls_http_egress")]
+
+
+@pytest.mark.parametrize("name,prog", SHIPPED, ids=[p or n for n, p in SHIPPED])
+def test_verifier_headroom(name, prog):
+    args = ["replay", "--private", "--json", "--quiet"] + (["--prog", prog] if prog else [])
+    r, objs = ns_json(*args, obj(name), SEED)
+    assert r.returncode == 0, r.stderr
+    assert 0 < objs[-1]["verified_insns"] < VERIFIER_HEADROOM
 
 
 def test_quiet_prints_only_summary():

@@ -3,7 +3,7 @@
  * The configuration ABI shared by the BPF programs and the CLI: limits, map
  * names, and the key/value layouts of every pinned map.
  *
- * Layout version: NS_LAYOUT ("v2") is part of every map name (nsv2_*).  Any
+ * Layout version: NS_LAYOUT ("v3") is part of every map name (nsv3_*).  Any
  * change to a key or value layout, a limit that sizes a map, or the meaning of
  * a field must bump it, so that a new object never reuses maps pinned by an
  * old one (the load would fail with "parameter mismatch" or, worse, misread
@@ -17,14 +17,21 @@
 #include "flow.h"
 #include "reasons.h"
 
-#define NS_LAYOUT "v2"
-#define NS_MAP_PREFIX "nsv2_"
+#define NS_LAYOUT "v3"
+#define NS_MAP_PREFIX "nsv3_"
 
 /* Rules per table; sizes every bitmap (NS_RULE_WORDS 64-bit words). */
 #ifndef NS_MAX_RULES
 #define NS_MAX_RULES 4096
 #endif
 #define NS_RULE_WORDS (NS_MAX_RULES / 64)
+
+/* Rules per granule: the unit of a bitmap's spec summary.  A word's rules
+ * are laid out in written order, but its granules are the NS_GRAN rules that
+ * sat together before that (the most similar ones), wherever they ended up
+ * in the word; the compiler summarises each bitmap over them. */
+#define NS_GRAN 16
+#define NS_GRAN_PER_WORD (64 / NS_GRAN)
 
 /* Distinct rule bitmaps per generation (deduplicated across all tables and
  * fields).  Bitmap ids are 16 bits wide in the lookup arrays. */
@@ -142,7 +149,7 @@ _Static_assert((NS_BITMAPS_PER_GEN & (NS_BITMAPS_PER_GEN - 1)) == 0, "power of t
 
 /* ---- map values ---------------------------------------------------- */
 
-/* nsv2_state[0]: the CLI's bookkeeping (programs read nsv2_tables). */
+/* nsv3_state[0]: the CLI's bookkeeping (programs read nsv3_tables). */
 struct ns_state {
 	__u32 gen;          /* generation of the last change (0 or 1) */
 	__u32 magic;        /* NS_STATE_MAGIC once `netsieve init` ran */
@@ -150,7 +157,7 @@ struct ns_state {
 	__u32 next_rule_id;
 	__u32 _pad;
 };
-#define NS_STATE_MAGIC 0x6e737632 /* "nsv2" */
+#define NS_STATE_MAGIC 0x6e737633 /* "nsv3" */
 
 /*
  * One generation of one table: everything a packet needs besides the
@@ -170,13 +177,9 @@ struct ns_table {
 	__u32 used;                   /* bit per enum ns_dim some rule constrains */
 	__u16 absent[NS_DIMS];        /* bitmap id when the packet lacks the field */
 	__u32 addr[2][2];             /* [src,dst][v4,v6]: see NS_ADDR_L1 */
-	/* By dimension: bit w set when every rule in layout word w constrains
-	 * it (0 for dimensions no rule uses). */
-	__u64 req[NS_DIMS];
 	__u64 words;                  /* bit w: layout word w holds rules */
 	__u8 ctz[64];                 /* de Bruijn table: trailing zeros of a bit
 				       * (x & -x) * NS_DEBRUIJN >> 58 */
-	__u16 wordmin[NS_RULE_WORDS]; /* smallest rule position in each word */
 	__u16 prio[NS_MAX_RULES];     /* layout position -> rule position */
 	__u8 act[NS_MAX_RULES];       /* by rule position: action | effects << 4 */
 	__u16 slot[NS_MAX_RULES];     /* by rule position: counter slot */
@@ -193,7 +196,7 @@ struct ns_table {
 #define NS_NO_RULE 0xffff
 #define NS_DEBRUIJN 0x03f79d71b4ca8b09ULL
 
-/* nsv2_tables[table]: both generations of a table and which one is live,
+/* nsv3_tables[table]: both generations of a table and which one is live,
  * so that a packet needs one lookup to find its rules.  The CLI writes the
  * idle generation, then the whole value with gen flipped (the live half is
  * rewritten with the bytes it already has). */
@@ -203,14 +206,14 @@ struct ns_tslot {
 	struct ns_table g[NS_GENS];
 };
 
-/* nsv2_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
+/* nsv3_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
 struct ns_rule {
 	/* What the tc programs read when the rule has effects. */
 	__u8 action;        /* enum ns_action */
 	__u8 effects;       /* NS_EFF_* */
 	__u8 arg_dscp;
 	__u8 _pad0;
-	__u32 slot;         /* counter slot (nsv2_cnt_rule) */
+	__u32 slot;         /* counter slot (nsv3_cnt_rule) */
 	__u32 arg_classid;  /* major << 16 | minor */
 	__u32 arg_mark;
 	/* The rule as written (the CLI's copy; programs never read it). */
@@ -236,14 +239,16 @@ struct ns_rule {
 #define NS_ADDR_KIND_V6  2
 #define NS_ADDR_KIND_SET 3
 
-/* nsv2_bitmap[id]: the rules a value of one field satisfies. */
+/* nsv3_bitmap[id]: the rules a value of one field satisfies. */
 struct ns_bitmap {
-	__u64 spec;                  /* bit i: word i holds a rule that names
-				      * this field and accepts the value */
+	/* spec[q] bit w: granule q of word w holds a rule of this bitmap.  A
+	 * word is a candidate when one of its granules holds a rule of every
+	 * used field's bitmap. */
+	__u64 spec[NS_GRAN_PER_WORD];
 	__u64 w[NS_RULE_WORDS];      /* bit p: rule at layout position p */
 };
 
-/* nsv2_bitmap[gen], nsv2_r4[gen], nsv2_r6[gen]: one generation each. */
+/* nsv3_bitmap[gen], nsv3_r4[gen], nsv3_r6[gen]: one generation each. */
 struct ns_bmpool {
 	struct ns_bitmap b[NS_BITMAPS_PER_GEN];
 };
@@ -260,13 +265,13 @@ struct ns_r6pool {
 	struct ns_r6 r[NS_R6_PER_GEN];
 };
 
-/* nsv2_setdir[index] */
+/* nsv3_setdir[index] */
 struct ns_setdir {
 	char name[NS_SET_NAME_LEN];   /* empty: free slot */
 	__u32 count4, count6;
 };
 
-/* nsv2_setpfx key (value: __u8 1) */
+/* nsv3_setpfx key (value: __u8 1) */
 struct ns_setpfx {
 	__u16 set;
 	__u8 family;    /* 4 or 6 */
@@ -291,10 +296,10 @@ enum ns_source {
 	NS_SOURCES = 4,
 };
 
-/* nsv2_cnt_http[table * NS_HTTP_KINDS + kind]: HTTP requests by method and
+/* nsv3_cnt_http[table * NS_HTTP_KINDS + kind]: HTTP requests by method and
  * responses by status class seen by cls_http.
- * nsv2_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
- * nsv2_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
+ * nsv3_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
+ * nsv3_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
 #define NS_VERD_SLOTS (NS_TABLES * NS_SOURCES * NS_ACT_MAX)
 
 #endif /* NETSIEVE_CONFIG_H */

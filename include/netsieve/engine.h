@@ -101,7 +101,7 @@ static __always_inline __u32 ns_lookup4(struct ns_table *t, __u32 field,
 	e = t->l1[field & 1][0][(a >> 16) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	p = bpf_map_lookup_elem(&nsv2_r4, &gen);
+	p = bpf_map_lookup_elem(&nsv3_r4, &gen);
 	if (!p)
 		return 0;
 	i = NS_L1_INDEX(e);
@@ -166,7 +166,7 @@ static __always_inline __u32 ns_lookup6(struct ns_table *t, __u32 field_gen,
 	e = t->l1[field_gen & 1][1][(hi >> 48) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	p = bpf_map_lookup_elem(&nsv2_r6, &gen);
+	p = bpf_map_lookup_elem(&nsv3_r6, &gen);
 	if (!p)
 		return 0;
 	i = NS_L1_INDEX(e);
@@ -241,11 +241,12 @@ struct ns_ids {
 /*
  * Position of the first matching rule, or -1.
  *
- * A word can hold a match only if, for every used field that all of that
- * word's rules name (t->req), some rule of the word accepts the packet's
- * value of the field (the bitmap's spec summary).  Those candidate words are
- * checked exactly.  Inside a word the rules are in written order, so its
- * lowest bit is its best; prio[] ranks the words' bests.
+ * A word can hold a match only if one of its granules (NS_GRAN of its rules,
+ * similar ones: see config.h) holds a rule of every used field's bitmap:
+ * the bitmaps' spec summaries, one bit per granule, ANDed granule by
+ * granule.  Those candidate words are checked exactly.  Inside a word the
+ * rules are in written order, so its lowest bit is its best; prio[] ranks
+ * the words' bests.
  *
  * Inlined into ns_engine: a BPF-to-BPF call costs more than this whole
  * search does for a typical packet.
@@ -254,27 +255,34 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 					  __u32 used)
 {
 	struct ns_bitmap *b0, *b1, *b2, *b3, *b4, *b5, *b6, *b7, *b8;
+	__u64 g[NS_GRAN_PER_WORD], cand = 0, m;
 	struct ns_bmpool *pool;
-	__u64 cand, m;
 	__u32 best = NS_NO_RULE;
 
-	pool = bpf_map_lookup_elem(&nsv2_bitmap, &ids->gen);
+	pool = bpf_map_lookup_elem(&nsv3_bitmap, &ids->gen);
 	if (!pool)
 		return -1;
-	/* Unused dimensions keep id 0 (all rules, req 0): they filter nothing
-	 * and are skipped here; in the exact check they AND all ones. */
-	cand = t->words;
+	/* Unused dimensions keep id 0 (all rules) and are skipped here; in the
+	 * exact check they AND all ones. */
+#pragma unroll
+	for (int q = 0; q < NS_GRAN_PER_WORD; q++)
+		g[q] = t->words;
 	b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = b8 = &pool->b[0];
 #define NS_BM(k)                                                               \
 	do {                                                                   \
 		if (used & (1u << (k))) {                                      \
 			b##k = &pool->b[ids->id[k] & (NS_BITMAPS_PER_GEN - 1)];\
-			cand &= b##k->spec | ~t->req[k];                       \
+			_Pragma("unroll")                                      \
+			for (int q = 0; q < NS_GRAN_PER_WORD; q++)             \
+				g[q] &= b##k->spec[q];                         \
 		}                                                              \
 	} while (0)
 	NS_BM(0); NS_BM(1); NS_BM(2); NS_BM(3);
 	NS_BM(4); NS_BM(5); NS_BM(6); NS_BM(7); NS_BM(8);
 #undef NS_BM
+#pragma unroll
+	for (int q = 0; q < NS_GRAN_PER_WORD; q++)
+		cand |= g[q];
 	/* Candidate words, lowest first; each one's best match competes by
 	 * rule position. */
 	for (int i = 0; i < NS_RULE_WORDS; i++) {
@@ -319,14 +327,14 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 
 	if (!f || table >= NS_TABLES)
 		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
-	ts = bpf_map_lookup_elem(&nsv2_tables, &table);
+	ts = bpf_map_lookup_elem(&nsv3_tables, &table);
 	if (!ts)
 		goto out;
 	gen = ts->gen & 1;
 	t = &ts->g[gen];
 
 	if (f->reason != NS_R_OK) {
-		ns_count(&nsv2_cnt_rsn, table * NS_R_MAX + (f->reason % NS_R_MAX), bytes);
+		ns_count(&nsv3_cnt_rsn, table * NS_R_MAX + (f->reason % NS_R_MAX), bytes);
 		if (f->reason != NS_R_NON_IP) {
 			source = NS_SRC_UNUSABLE;
 			action = t->unusable[ns_reason_class(f->reason) & (NS_RC_MAX - 1)];
@@ -369,11 +377,11 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	action = act & 0xf;
 	effects = act >> 4;
 	source = NS_SRC_RULE;
-	ns_count(&nsv2_cnt_rule, t->slot[pos], bytes);
+	ns_count(&nsv3_cnt_rule, t->slot[pos], bytes);
 	goto done;
 out:
 	action &= NS_ACT_MAX - 1;
-	ns_count(&nsv2_cnt_verd, (table * NS_SOURCES + source) * NS_ACT_MAX + action, bytes);
+	ns_count(&nsv3_cnt_verd, (table * NS_SOURCES + source) * NS_ACT_MAX + action, bytes);
 done:
 	return (action & 0xf) | ((effects & 0xf) << 4) | (source << 8) | (gen << 10) |
 	       (pos << 16);

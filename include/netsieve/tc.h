@@ -84,7 +84,7 @@ static __always_inline __u32 ns_tc_effects(struct __sk_buff *skb,
 	if (!eff)
 		return 0;
 	key = (NS_RES_GEN(res) * NS_TABLES + table) * NS_MAX_RULES + NS_RES_POS(res);
-	r = bpf_map_lookup_elem(&nsv2_rules, &key);
+	r = bpf_map_lookup_elem(&nsv3_rules, &key);
 	if (!r)
 		return 0;
 	if (eff & NS_EFF_MARK)
@@ -119,7 +119,7 @@ static __always_inline int ns_tc_run(struct __sk_buff *skb, __u32 table,
 		if (!bpf_skb_load_bytes(skb, f.payload_off, b, sizeof(b))) {
 			f.http = ns_http_kind(b);
 			if (f.http)
-				ns_count(&nsv2_cnt_http, table * NS_HTTP_KINDS + f.http,
+				ns_count(&nsv3_cnt_http, table * NS_HTTP_KINDS + f.http,
 					 skb->len);
 		}
 	}

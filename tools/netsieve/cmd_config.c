@@ -109,7 +109,7 @@ static int cmd_init(int argc, char **argv)
 		if (!s.state.next_rule_id)
 			s.state.next_rule_id = 1;
 		if (bpf_map_update_elem(s.fd[M_STATE], &k, &s.state, 0))
-			ns_die(NS_EXIT_ENV, "initializing nsv2_state: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "initializing nsv3_state: %s", strerror(errno));
 	}
 	ns_store_close(&s);
 	return NS_EXIT_OK;

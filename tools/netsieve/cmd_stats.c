@@ -547,7 +547,7 @@ static int cmd_status(int argc, char **argv)
 	ns_store_read(&s, &c);
 	for (int i = 0; i < NS_MAX_SETS; i++)
 		nsets += c.sets[i].name[0] != 0;
-	/* Programs read nsv2_tables: that map's id identifies users. */
+	/* Programs read nsv3_tables: that map's id identifies users. */
 	bpf_obj_get_info_by_fd(s.fd[M_TABLES], &sinfo, &slen);
 	natt = find_attachments(att, 256);
 

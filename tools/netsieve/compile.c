@@ -33,8 +33,9 @@ struct ns_compiled {
 	uint32_t n6;
 	const struct ns_conf *conf;
 	int *vp;                /* table being compiled: rule -> layout position */
-	uint64_t *wild;         /* its unconstrained-rule bitmap of the field
-				 * being compiled (for spec summaries) */
+	/* Table being compiled: gmask[w][q] = the positions of word w that
+	 * form granule q (spec summaries). */
+	uint64_t (*gmask)[NS_GRAN_PER_WORD];
 	bool overflow;
 	uint32_t sub4;          /* IPv4 blocks with more ranges get a
 				 * sub-directory */
@@ -69,9 +70,9 @@ typedef uint64_t bits_t[NS_RULE_WORDS];
 static inline void bset(uint64_t *w, int r) { w[r >> 6] |= 1ULL << (r & 63); }
 static inline void bclr(uint64_t *w, int r) { w[r >> 6] &= ~(1ULL << (r & 63)); }
 
-static uint64_t bhash(const uint64_t *w, uint64_t spec)
+static uint64_t bhash(const uint64_t *w)
 {
-	uint64_t h = 1469598103934665603ULL ^ spec;
+	uint64_t h = 1469598103934665603ULL;
 
 	for (int i = 0; i < NS_RULE_WORDS; i++) {
 		h ^= w[i];
@@ -81,24 +82,28 @@ static uint64_t bhash(const uint64_t *w, uint64_t spec)
 	return h;
 }
 
-/* Absolute bitmap id of w, adding it when new.  Its spec summary marks the
- * words where w holds rules that name the field (are not in k->wild). */
+/* Absolute bitmap id of w, adding it when new, with its spec summary over
+ * the granules of the table being compiled: spec[q] bit j set when granule q
+ * of word j holds a rule of w. */
 static uint32_t intern(struct ns_compiled *k, const uint64_t *w)
 {
-	uint64_t spec = 0, h;
+	uint64_t spec[NS_GRAN_PER_WORD] = {}, h = bhash(w);
 	uint32_t i;
 
 	for (int j = 0; j < NS_RULE_WORDS; j++)
-		if (w[j] & ~(k->wild ? k->wild[j] : 0))
-			spec |= 1ULL << j;
-	h = bhash(w, spec);
+		for (int q = 0; q < NS_GRAN_PER_WORD; q++)
+			if (w[j] & k->gmask[j][q])
+				spec[q] |= 1ULL << j;
+	for (int q = 0; q < NS_GRAN_PER_WORD; q++)
+		h = (h ^ spec[q]) * 1099511628211ULL;
 	i = h & (k->hcap - 1);
 	for (;;) {
 		uint32_t e = k->hash[i];
 
 		if (!e)
 			break;
-		if (k->bm[e - 1].spec == spec && !memcmp(k->bm[e - 1].w, w, sizeof(bits_t)))
+		if (!memcmp(k->bm[e - 1].spec, spec, sizeof(spec)) &&
+		    !memcmp(k->bm[e - 1].w, w, sizeof(bits_t)))
 			return e - 1;
 		i = (i + 1) & (k->hcap - 1);
 	}
@@ -108,7 +113,7 @@ static uint32_t intern(struct ns_compiled *k, const uint64_t *w)
 		return 0;
 	}
 	memcpy(k->bm[k->nbm].w, w, sizeof(bits_t));
-	k->bm[k->nbm].spec = spec;
+	memcpy(k->bm[k->nbm].spec, spec, sizeof(spec));
 	k->hash[i] = ++k->nbm;
 	return k->nbm - 1;
 }
@@ -140,7 +145,6 @@ static void exact_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 	uint32_t uid;
 
 	unconstrained(tc, d, u);
-	k->wild = u;
 	uid = intern(k, u);
 	for (int v = 0; v < nvals; v++) {
 		bool any = false;
@@ -153,7 +157,6 @@ static void exact_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 			}
 		out[v] = any ? intern(k, cur) : uid;
 	}
-	k->wild = NULL;
 }
 
 static bool m_proto(const struct ns_rule *r, int v) { return r->proto == v; }
@@ -186,7 +189,6 @@ static void port_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 
 	unconstrained(tc, d, cur);
 	memcpy(u, cur, sizeof(u));
-	k->wild = u;
 	for (int i = 0; i < tc->n; i++) {
 		const struct ns_rule *r = &tc->rules[i];
 
@@ -210,7 +212,6 @@ static void port_field(struct ns_compiled *k, const struct ns_tconf *tc, int d,
 		}
 		out[v] = id;
 	}
-	k->wild = NULL;
 	free(ev);
 }
 
@@ -221,7 +222,6 @@ static void icmp_field(struct ns_compiled *k, const struct ns_tconf *tc,
 	uint32_t uid = 0;
 
 	unconstrained(tc, NS_DIM_ICMP, u);
-	k->wild = u;
 	uid = intern(k, u);
 	for (int t = 0; t < 256; t++) {
 		bool any_t = false, any_c = false;
@@ -259,7 +259,6 @@ static void icmp_field(struct ns_compiled *k, const struct ns_tconf *tc,
 			out[t << 8 | c] = any ? intern(k, cur) : tid;
 		}
 	}
-	k->wild = NULL;
 }
 
 /* ---- addresses ------------------------------------------------------------ */
@@ -340,7 +339,6 @@ static size_t addr_ranges(struct ns_compiled *k, const struct ns_tconf *tc, int 
 		setsrc[i] = -1;
 	unconstrained(tc, d, cur);
 	memcpy(u, cur, sizeof(u));
-	k->wild = u;
 	for (int i = 0; i < tc->n; i++) {
 		const struct ns_rule *x = &tc->rules[i];
 		uint8_t kind = d == NS_DIM_SRC ? x->src_kind : x->dst_kind;
@@ -432,7 +430,6 @@ static size_t addr_ranges(struct ns_compiled *k, const struct ns_tconf *tc, int 
 	free(src);
 	free(cnt);
 	free(ev);
-	k->wild = NULL;
 	*out = r;
 	return nr;
 }
@@ -621,8 +618,10 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc,
  * other, each sorted by the values it accepts (cmp_layout); then each 64-rule
  * word sorted back into written order, so that the lowest bit of a word is
  * its best match.  (Which rules share a word is free: prio[] ranks matches
- * across words.)  A word requires the fields all of its rules constrain
- * (t->req).  Fills vp, prio, req and nwords.
+ * across words.)  Each run of NS_GRAN rules in the value order is a granule
+ * of its word (k->gmask): similar rules, so the spec summaries over them
+ * skip words that a summary over the whole word would not.  Fills vp, prio,
+ * words, nwords and k->gmask.
  */
 static struct ns_compiled *sort_k;
 static const struct ns_tconf *sort_tc;
@@ -679,7 +678,7 @@ static int cmp_int(const void *a, const void *b)
 
 /* How much two groups' fields have in common, for a word holding the end
  * of one and the start of the next: such a word can only skip packets on
- * the fields both constrain (req), so neighbours should share fields, the
+ * the fields both constrain, so neighbours should share fields, the
  * selective address fields most. */
 static int sig_overlap(uint32_t a, uint32_t b)
 {
@@ -744,7 +743,7 @@ static void group_order(int *first)
 static void layout_table(struct ns_compiled *k, const struct ns_tconf *tc,
 			 struct ns_table *cfg)
 {
-	int *order = xcalloc(tc->n, sizeof(int)), ci[NS_DIMS];
+	int *order = xcalloc(tc->n, sizeof(int));
 	int first[1u << NS_DIMS];
 
 	/* vp temporarily holds each rule's group key: its group's rank. */
@@ -763,32 +762,21 @@ static void layout_table(struct ns_compiled *k, const struct ns_tconf *tc,
 	sort_k = k;
 	sort_tc = tc;
 	qsort(order, tc->n, sizeof(int), cmp_layout);
+	/* vp now: a rule's granule within its word, by value order. */
+	for (int p = 0; p < tc->n; p++)
+		k->vp[order[p]] = (p % 64) / NS_GRAN;
 	for (int w = 0; w * 64 < tc->n; w++) {
 		int end = (w + 1) * 64 < tc->n ? (w + 1) * 64 : tc->n;
 
 		qsort(order + w * 64, end - w * 64, sizeof(int), cmp_int);
 	}
-	/* req[] is indexed by dimension; unused ones stay 0. */
-	for (int d = 0; d < NS_DIMS; d++)
-		ci[d] = (cfg->used & (1u << d)) ? d : -1;
+	memset(k->gmask, 0, NS_RULE_WORDS * sizeof(*k->gmask));
 	for (int i = 0; i < NS_MAX_RULES; i++)
 		cfg->prio[i] = NS_NO_RULE;
-	for (int w = 0; w < NS_RULE_WORDS; w++)
-		cfg->wordmin[w] = NS_NO_RULE;
-	for (int d = 0; d < NS_DIMS; d++)
-		if (ci[d] >= 0)
-			for (int w = 0; w * 64 < tc->n; w++)
-				cfg->req[ci[d]] |= 1ULL << w;
 	for (int p = 0; p < tc->n; p++) {
-		int r = order[p], w = p / 64;
-
-		k->vp[r] = p;
-		cfg->prio[p] = r;
-		if (cfg->wordmin[w] == NS_NO_RULE)
-			cfg->wordmin[w] = r;
-		for (int d = 0; d < NS_DIMS; d++)
-			if (ci[d] >= 0 && !(tc->rules[r].fields & (1u << d)))
-				cfg->req[ci[d]] &= ~(1ULL << w);
+		k->gmask[p / 64][k->vp[order[p]] & (NS_GRAN_PER_WORD - 1)] |= 1ULL << (p % 64);
+		k->vp[order[p]] = p;
+		cfg->prio[p] = order[p];
 	}
 	cfg->nwords = (tc->n + 63) / 64;
 	cfg->words = cfg->nwords >= 64 ? ~0ULL : (1ULL << cfg->nwords) - 1;
@@ -820,9 +808,7 @@ static void compile_table(struct ns_compiled *k, int t)
 	layout_table(k, tc, cfg);
 	for (int d = 0; d < NS_DIMS; d++) {
 		unconstrained(tc, d, w);
-		k->wild = w;
 		cfg->absent[d] = intern(k, w);
-		k->wild = NULL;
 	}
 	if (cfg->used & (1u << NS_DIM_PROTO))
 		exact_field(k, tc, NS_DIM_PROTO, 256, cfg->proto, m_proto);
@@ -868,12 +854,14 @@ static struct ns_compiled *compile_once(const struct ns_conf *c, uint32_t gen,
 	while (k->hcap < 2 * NS_BITMAPS_PER_GEN)
 		k->hcap <<= 1;
 	k->hash = xcalloc(k->hcap, sizeof(*k->hash));
+	k->gmask = xcalloc(NS_RULE_WORDS, sizeof(*k->gmask));
 	k->r4 = xcalloc(NS_R4_PER_GEN, sizeof(*k->r4));
 	k->r6 = xcalloc(NS_R6_PER_GEN, sizeof(*k->r6));
 	for (int t = 0; t < NS_TABLES; t++)
 		k->cfg[t] = xcalloc(1, sizeof(struct ns_table));
 
-	/* Id 0 of the generation: every rule (for dimensions no rule uses). */
+	/* Id 0 of the generation: every rule (for dimensions no rule uses;
+	 * never summarised). */
 	memset(all, 0xff, sizeof(all));
 	intern(k, all);
 	for (int t = 0; t < NS_TABLES && !k->overflow; t++)
@@ -917,6 +905,7 @@ void ns_compiled_free(struct ns_compiled *k)
 		free(k->cfg[t]);
 	free(k->bm);
 	free(k->hash);
+	free(k->gmask);
 	free(k->r4);
 	free(k->r6);
 	free(k);

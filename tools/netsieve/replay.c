@@ -480,6 +480,16 @@ static void print_summary(struct replay *r)
 		ns_buf_printf(&b, "},\"modified\":%llu,\"maps\":{\"pinned\":%d,\"private\":%d}",
 			      (unsigned long long)r->modified, r->o.maps_reused,
 			      r->o.maps_private);
+		{
+			/* What verifying the program cost (kernel >= 5.16;
+			 * 0 when it does not say). */
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
+
+			if (bpf_obj_get_info_by_fd(r->o.prog_fd, &info, &len))
+				info.verified_insns = 0;
+			ns_buf_printf(&b, ",\"verified_insns\":%u", info.verified_insns);
+		}
 		if (r->out_path)
 			ns_buf_printf(&b, ",\"written\":%llu",
 				      (unsigned long long)r->written);

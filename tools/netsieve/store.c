@@ -4,7 +4,7 @@
  *
  * A change is made in memory, compiled (which checks it fits), written to the
  * generation the programs are not reading, and then published with one write
- * of nsv2_state.gen.  Afterwards the CLI waits for an RCU grace period, so no
+ * of nsv3_state.gen.  Afterwards the CLI waits for an RCU grace period, so no
  * program is still reading the old generation when the next change reuses
  * it.  Commands hold an exclusive flock on the pin directory meanwhile.
  */
@@ -22,12 +22,12 @@
 #include "conf.h"
 
 const char *const ns_map_names[M_COUNT] = {
-	[M_STATE] = "nsv2_state",       [M_TABLES] = "nsv2_tables",
-	[M_RULES] = "nsv2_rules",       [M_BITMAP] = "nsv2_bitmap",
-	[M_R4] = "nsv2_r4",             [M_R6] = "nsv2_r6",
-	[M_SETDIR] = "nsv2_setdir",     [M_SETPFX] = "nsv2_setpfx",
-	[M_CNT_RULE] = "nsv2_cnt_rule", [M_CNT_VERD] = "nsv2_cnt_verd",
-	[M_CNT_RSN] = "nsv2_cnt_rsn",   [M_CNT_HTTP] = "nsv2_cnt_http",
+	[M_STATE] = "nsv3_state",       [M_TABLES] = "nsv3_tables",
+	[M_RULES] = "nsv3_rules",       [M_BITMAP] = "nsv3_bitmap",
+	[M_R4] = "nsv3_r4",             [M_R6] = "nsv3_r6",
+	[M_SETDIR] = "nsv3_setdir",     [M_SETPFX] = "nsv3_setpfx",
+	[M_CNT_RULE] = "nsv3_cnt_rule", [M_CNT_VERD] = "nsv3_cnt_verd",
+	[M_CNT_RSN] = "nsv3_cnt_rsn",   [M_CNT_HTTP] = "nsv3_cnt_http",
 };
 
 static const uint32_t value_size[M_COUNT] = {
@@ -53,7 +53,7 @@ static void *xcalloc(size_t n, size_t sz)
 static void wait_for_readers(void);
 
 /* A change interrupted half way through its flip leaves some tables on the
- * new generation (complete: it was written before any flip) and nsv2_state
+ * new generation (complete: it was written before any flip) and nsv3_state
  * on the old one.  Finish it before anything else. */
 static void finish_flip(struct ns_store *s)
 {
@@ -64,7 +64,7 @@ static void finish_flip(struct ns_store *s)
 
 	for (__u32 t = 0; t < NS_TABLES; t++) {
 		if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv2_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
 		mixed |= (ts.gen & 1) != g;
 	}
 	if (!mixed)
@@ -72,14 +72,14 @@ static void finish_flip(struct ns_store *s)
 	ns_warn("finishing a configuration change that was interrupted");
 	for (__u32 t = 0; t < NS_TABLES; t++) {
 		if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv2_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
 		ts.gen = g ^ 1;
 		if (bpf_map_update_elem(s->fd[M_TABLES], &t, &ts, 0))
-			ns_die(NS_EXIT_ENV, "writing nsv2_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "writing nsv3_tables: %s", strerror(errno));
 	}
 	s->state.gen = g ^ 1;
 	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
-		ns_die(NS_EXIT_ENV, "writing nsv2_state: %s", strerror(errno));
+		ns_die(NS_EXIT_ENV, "writing nsv3_state: %s", strerror(errno));
 	wait_for_readers();
 }
 
@@ -137,7 +137,7 @@ void ns_store_open(struct ns_store *s, bool lock)
 		__u32 k = 0;
 
 		if (bpf_map_lookup_elem(s->fd[M_STATE], &k, &s->state))
-			ns_die(NS_EXIT_ENV, "reading nsv2_state: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv3_state: %s", strerror(errno));
 	}
 	if (lock)
 		finish_flip(s);
@@ -184,7 +184,7 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 		struct ns_tconf *tc = &c->t[t];
 
 		if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv2_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
 		tc->policy = cfg->policy;
 		memcpy(tc->unusable, cfg->unusable, sizeof(tc->unusable));
 		tc->n = cfg->nrules > NS_MAX_RULES ? NS_MAX_RULES : cfg->nrules;
@@ -194,7 +194,7 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 			__u32 rk = k * NS_MAX_RULES + i;
 
 			if (bpf_map_lookup_elem(s->fd[M_RULES], &rk, &tc->rules[i]))
-				ns_die(NS_EXIT_ENV, "reading nsv2_rules: %s", strerror(errno));
+				ns_die(NS_EXIT_ENV, "reading nsv3_rules: %s", strerror(errno));
 		}
 	}
 	for (int i = 0; i < NS_MAX_SETS; i++) {
@@ -202,7 +202,7 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 		__u32 k = i;
 
 		if (bpf_map_lookup_elem(s->fd[M_SETDIR], &k, &d))
-			ns_die(NS_EXIT_ENV, "reading nsv2_setdir: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv3_setdir: %s", strerror(errno));
 		d.name[NS_SET_NAME_LEN - 1] = 0;
 		memcpy(c->sets[i].name, d.name, NS_SET_NAME_LEN);
 		c->sets[i].count4 = d.count4;
@@ -243,7 +243,7 @@ void ns_store_read_all_sets(struct ns_store *s, struct ns_conf *c)
 					       keys, vals, &n, NULL);
 
 		if (err && errno != ENOENT)
-			ns_die(NS_EXIT_ENV, "reading nsv2_setpfx: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv3_setpfx: %s", strerror(errno));
 		for (__u32 j = 0; j < n; j++) {
 			struct ns_pfx4 p4;
 			struct ns_pfx6 p6;
@@ -332,7 +332,7 @@ static void flush_keys(struct ns_store *s, struct keybuf *b, bool add)
 					if (errno == E2BIG || errno == ENOMEM)
 						ns_die(NS_EXIT_ENV, "the set store is full (%u prefixes in all sets)",
 						       NS_SET_MEMBERS);
-					ns_die(NS_EXIT_ENV, "writing nsv2_setpfx: %s", strerror(errno));
+					ns_die(NS_EXIT_ENV, "writing nsv3_setpfx: %s", strerror(errno));
 				}
 			}
 		}
@@ -392,7 +392,7 @@ void ns_store_write_sets(struct ns_store *s, struct ns_conf *c, const bool *dirt
 		n->count4 = d.count4;
 		n->count6 = d.count6;
 		if (bpf_map_update_elem(s->fd[M_SETDIR], &key, &d, 0))
-			ns_die(NS_EXIT_ENV, "writing nsv2_setdir: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "writing nsv3_setdir: %s", strerror(errno));
 	}
 	flush_keys(s, &del, false);
 	flush_keys(s, &add, true);
@@ -507,7 +507,7 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 		__u32 tk = t;
 
 		if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv2_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
 		ts.g[newgen] = *ns_compiled_table(k, t);
 		ts.gen = newgen;
 		if (bpf_map_update_elem(s->fd[M_TABLES], &tk, &ts, 0))
