@@ -277,6 +277,11 @@ def parser_cases():
     c.append(_case("qinq_8100_8100_ipv6", eth() / Dot1Q(vlan=4094) /
                    Dot1Q(vlan=1) / IPv6(src=V6_A, dst=V6_B) /
                    TCP(sport=3333, dport=443)))
+    c.append(_case("qinq_9100_8100_tcp", eth(type=0x9100) / Dot1Q(vlan=500) /
+                   Dot1Q(vlan=600) / IP(src=V4_A, dst=V4_B) /
+                   TCP(sport=4444, dport=80)))
+    c.append(_case("vlan_9100_single_udp", eth(type=0x9100) / Dot1Q(vlan=9) /
+                   IPv6(src=V6_A, dst=V6_B) / UDP(sport=5, dport=6)))
     c.append(_case("vlan_arp_non_ip", eth() / Dot1Q(vlan=7) /
                    ARP(psrc=V4_A, pdst=V4_B)))
     c.append(_case("vlan_prio_bits_ignored", eth() / Dot1Q(prio=5, vlan=42) /

@@ -60,9 +60,10 @@ extension chain over the raw bytes (walk_ip6) confirms the parser's protocol,
 fragment state, chain length, L4 offset and ports: a misparse that happens
 to hide behind libpcap's blind spot stays unexplained.
 
-Not exercised by this corpus (no difference arises): libpcap's `vlan` also
-accepts ethertype 0x9100, netsieve only 0x8100/0x88a8; `proto icmp` on IPv6
+Not exercised by this corpus (no difference arises): `proto icmp` on IPv6
 next header 1 and `proto icmpv6` on IPv4 protocol 58 (no such packets).
+Both libpcap's `vlan` and netsieve take the tag ethertypes 0x8100, 0x88a8
+and 0x9100.
 
 Any class may turn out empty on the corpus; the counts per rule and class
 are printed (pytest -s, or -rA).

@@ -19,8 +19,8 @@ A4, B4 = "192.0.2.10", "198.51.100.20"
 A6, B6 = "2001:db8::a", "2001:db8:1::b"
 
 
-def E():
-    return Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")
+def E(**kw):
+    return Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b", **kw)
 
 
 def tcp(sport=40000, dport=80, src=A4, dst=B4, **ip):
@@ -123,6 +123,7 @@ CASES = [
         ("vlan 101", E() / Dot1Q(vlan=101) / IP(src=A4, dst=B4) / TCP(), "XDP_PASS", "policy"),
         ("qinq outer 100", E() / Dot1AD(vlan=100) / Dot1Q(vlan=5) / IP(src=A4, dst=B4) / TCP(), "XDP_DROP", 1),
         ("qinq inner 100 only", E() / Dot1AD(vlan=5) / Dot1Q(vlan=100) / IP(src=A4, dst=B4) / TCP(), "XDP_PASS", "policy"),
+        ("old qinq 0x9100 outer 100", E(type=0x9100) / Dot1Q(vlan=100) / Dot1Q(vlan=5) / IP(src=A4, dst=B4) / TCP(), "XDP_DROP", 1),
         ("untagged udp", udp(), "XDP_DROP", 2),
         ("tagged udp", E() / Dot1Q(vlan=7) / IP(src=A4, dst=B4) / UDP(), "XDP_PASS", "policy"),
         ("arp on vlan 100: a rule says so", E() / Dot1Q(vlan=100) / ARP(), "XDP_DROP", 1),

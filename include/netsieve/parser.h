@@ -34,7 +34,8 @@
 #include "flow.h"
 #include "reasons.h"
 
-/* VLAN tags walked (802.1Q 0x8100 and 802.1ad 0x88a8), metadata tag included. */
+/* VLAN tags walked (802.1Q 0x8100, 802.1ad 0x88a8 and the pre-standard
+ * QinQ 0x9100), metadata tag included. */
 #ifndef NS_MAX_VLAN
 #define NS_MAX_VLAN 2
 #endif
@@ -46,6 +47,7 @@
 
 #define NS_ETH_P_8021Q  0x8100
 #define NS_ETH_P_8021AD 0x88a8
+#define NS_ETH_P_QINQ1  0x9100
 #define NS_ETH_P_IP     0x0800
 #define NS_ETH_P_IPV6   0x86dd
 
@@ -80,6 +82,12 @@ static __always_inline int ns_set_reason(struct ns_flow *f, int reason)
 	return reason;
 }
 
+static __always_inline int ns_is_vlan(__u16 proto)
+{
+	return proto == NS_ETH_P_8021Q || proto == NS_ETH_P_8021AD ||
+	       proto == NS_ETH_P_QINQ1;
+}
+
 /*
  * Ethernet and up to NS_MAX_VLAN tags.  hw_vlan carries a tag the NIC or the
  * stack already removed from the bytes (tc: skb->vlan_present/vlan_tci):
@@ -109,7 +117,7 @@ static __always_inline int ns_parse_eth(struct ns_cursor *c, struct ns_flow *f,
 		/* Tags are 4 bytes: TCI then the next ethertype. */
 		struct { __be16 tci; __be16 proto; } *tag = c->pos;
 
-		if (proto != NS_ETH_P_8021Q && proto != NS_ETH_P_8021AD)
+		if (!ns_is_vlan(proto))
 			break;
 		if (depth >= NS_MAX_VLAN)
 			break; /* metadata tag used the last slot */
@@ -124,7 +132,7 @@ static __always_inline int ns_parse_eth(struct ns_cursor *c, struct ns_flow *f,
 	}
 	f->vlan_depth = depth;
 	f->eth_proto = proto;
-	if (proto == NS_ETH_P_8021Q || proto == NS_ETH_P_8021AD)
+	if (ns_is_vlan(proto))
 		return -NS_R_VLAN_DEEP;
 	return proto;
 }
