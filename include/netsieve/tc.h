@@ -73,15 +73,19 @@ static __always_inline void ns_tc_set_dscp(struct __sk_buff *skb,
 	}
 }
 
-/* Carry out a matched rule's effects; returns the class id it set, or 0. */
-static __always_inline __u32 ns_tc_effects(struct __sk_buff *skb,
-					   const struct ns_flow *f, __u32 table,
-					   int res, enum ns_tc_mode mode)
+/*
+ * Carry out a matched rule's effects (res: ns_engine's result, mode: enum
+ * ns_tc_mode); returns the class id it set, or 0.  A global function, checked
+ * once by the verifier rather than once for every way out of the engine.
+ */
+__attribute__((noinline)) __u32 ns_tc_effects(struct __sk_buff *skb,
+					      const struct ns_flow *f, __u32 table,
+					      __u32 res, __u32 mode)
 {
 	__u32 eff = NS_RES_EFFECTS(res), key, classid = 0;
 	struct ns_rule *r;
 
-	if (!eff)
+	if (!skb || !f || !eff || table >= NS_TABLES)
 		return 0;
 	key = (NS_RES_GEN(res) * NS_TABLES + table) * NS_MAX_RULES + NS_RES_POS(res);
 	r = bpf_map_lookup_elem(&nsv3_rules, &key);
@@ -101,6 +105,31 @@ static __always_inline __u32 ns_tc_effects(struct __sk_buff *skb,
 	return classid;
 }
 
+/*
+ * What the TCP payload of a parsed frame starts with (enum ns_http),
+ * counted per kind for table.  A global function on purpose: the verifier
+ * checks it once, and its result reaches the engine as one unknown value;
+ * inlined, each of the fifteen kinds would be a known value and a separate
+ * walk of the whole engine (cls_http went past half the verifier's limit).
+ */
+__attribute__((noinline)) int ns_http_tc(struct __sk_buff *skb,
+					 const struct ns_flow *f, __u32 table)
+{
+	__u8 b[12] = {};
+	int kind;
+
+	if (!skb || !f || f->reason != NS_R_OK || f->l4_proto != NS_IPPROTO_TCP ||
+	    !(f->flags & NS_F_PAYLOAD) || f->payload_off + 12 > f->ip_end)
+		return NS_HTTP_NONE;
+	if (bpf_skb_load_bytes(skb, f->payload_off, b, sizeof(b)))
+		return NS_HTTP_NONE;
+	kind = ns_http_kind(b);
+	if (kind)
+		ns_count(&nsv3_cnt_http, (table % NS_TABLES) * NS_HTTP_KINDS + kind,
+			 skb->len);
+	return kind;
+}
+
 /* Parse, judge against table, act; returns the tc return value. */
 static __always_inline int ns_tc_run(struct __sk_buff *skb, __u32 table,
 				     enum ns_tc_mode mode, int with_effects,
@@ -112,17 +141,8 @@ static __always_inline int ns_tc_run(struct __sk_buff *skb, __u32 table,
 
 	ns_tc_pull(skb);
 	ns_parse_tc(skb, &f);
-	if (with_http && f.reason == NS_R_OK && f.l4_proto == NS_IPPROTO_TCP &&
-	    (f.flags & NS_F_PAYLOAD) && f.payload_off + 12 <= f.ip_end) {
-		__u8 b[12] = {};
-
-		if (!bpf_skb_load_bytes(skb, f.payload_off, b, sizeof(b))) {
-			f.http = ns_http_kind(b);
-			if (f.http)
-				ns_count(&nsv3_cnt_http, table * NS_HTTP_KINDS + f.http,
-					 skb->len);
-		}
-	}
+	if (with_http)
+		f.http = ns_http_tc(skb, &f, table) & (NS_HTTP_KINDS - 1);
 	res = ns_engine(&f, table, skb->len);
 	if (NS_RES_ACTION(res) == NS_ACT_DROP)
 		return mode == NS_TC_CLASSIC ? 0 : TC_ACT_SHOT;
