@@ -40,7 +40,17 @@ SCRIPTS := $(filter-out %.md,$(wildcard scripts/*))
 
 vpath %.c xdp classifiers tests/progs tools/netsieve
 
-.PHONY: all check-build check-test test demo bench bench-tc deps install clean
+# The compilers and flags the objects were built with.  Rewritten only when
+# they change (e.g. another NS_DEFS), and every object depends on it, so a
+# change rebuilds everything instead of mixing objects built with different
+# limits.
+.DEFAULT_GOAL := all
+FLAGS_NOW := $(CLANG) $(BPF_CFLAGS) ; $(CC) $(CLI_CFLAGS)
+$(BUILD)/flags: FORCE | $(BUILD)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+FORCE:
+
+.PHONY: all check-build check-test test demo bench bench-tc deps install clean FORCE
 
 all: $(BPF_OBJS) $(BUILD)/netsieve
 
@@ -53,10 +63,10 @@ check-test:
 $(BUILD) $(BUILD)/cli:
 	@mkdir -p $@
 
-$(BUILD)/%.o: %.c Makefile | check-build $(BUILD)
+$(BUILD)/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/cli/%.o: %.c Makefile | check-build $(BUILD)/cli
+$(BUILD)/cli/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)/cli
 	$(CC) $(CLI_CFLAGS) -c $< -o $@
 
 $(BUILD)/netsieve: $(CLI_OBJS)

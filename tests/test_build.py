@@ -36,6 +36,24 @@ def test_install_layout(tmp_path):
     assert sorted(os.listdir(share)) == [f for f in listdir("examples") if f.endswith(".rules")]
 
 
+def test_changed_flags_rebuild_objects(tmp_path):
+    """Objects built with other NS_DEFS are rebuilt, not silently reused."""
+    b = str(tmp_path / "build")
+    target = f"{b}/empty_xdp.o"
+
+    def make(*extra):
+        r = run(["make", f"BUILD={b}", *extra, target])
+        assert r.returncode == 0, r.stderr
+        return [l for l in r.stdout.splitlines() if l.startswith("clang ")]
+
+    assert len(make()) == 1                           # first build
+    assert make() == []                               # nothing changed
+    built = make("NS_DEFS=-DNS_MAX_VLAN=3")           # other limits
+    assert len(built) == 1 and "-DNS_MAX_VLAN=3" in built[0]
+    assert make("NS_DEFS=-DNS_MAX_VLAN=3") == []
+    assert len(make()) == 1                           # and back
+
+
 def test_check_deps_names_missing_package():
     r = run(["tools/check-deps", "build"], env=dict(os.environ, CLANG="clang-nonexistent"))
     assert r.returncode == 1
