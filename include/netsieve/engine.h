@@ -40,23 +40,6 @@
 /* Steps of a range search: enough for the largest chunk a pool can hold. */
 #define NS_SEARCH_STEPS 22
 
-/* 1 if a <= b (unsigned 64-bit), without a branch. */
-static __always_inline __u64 ns_le64(__u64 a, __u64 b)
-{
-	return 1 - ((((~b & a) | ((~b | a) & (b - a))) >> 63) & 1);
-}
-
-/* Highest power of two <= n, or 0. */
-static __always_inline __u32 ns_floor_pow2(__u32 n)
-{
-	n |= n >> 1;
-	n |= n >> 2;
-	n |= n >> 4;
-	n |= n >> 8;
-	n |= n >> 16;
-	return n - (n >> 1);
-}
-
 /*
  * Binary lifting over a plain IPv4 chunk at pool index i (config.h): pos
  * ends on the last range starting at or below key, the address's offset in
@@ -128,7 +111,7 @@ static __always_inline __u32 ns_lookup4(struct ns_table *t, __u32 field,
  * top-16-bit block, bits 16..79 and 80..127. */
 static __always_inline __u32 ns_chunk6(struct ns_r6pool *p, __u32 i, __u64 ka, __u64 kb)
 {
-	__u64 hh = p->r[i & (NS_R6_PER_GEN - 1)].hi;
+	__u64 hh = p->r[i & (NS_R6_PER_GEN - 1)].hi, k1 = ka >> 16, k2 = ka & 0xffff;
 	__u32 n = (__u32)hh, pos = 0, step;
 
 	step = 1u << ((hh >> 32) & 31);
@@ -139,11 +122,15 @@ static __always_inline __u32 ns_chunk6(struct ns_r6pool *p, __u32 i, __u64 ka, _
 
 		if (cand < n) {
 			struct ns_r6 *r = &p->r[(i + cand) & (NS_R6_PER_GEN - 1)];
-			/* (hi, lo >> 16) <= (ka, kb) */
-			__u64 lt = 1 - ns_le64(ka, r->hi);
-			__u64 eq = ns_le64(r->hi, ka) & ns_le64(ka, r->hi);
+			__u64 rh = r->hi, t;
 
-			pos += (__u32)(lt | (eq & ns_le64(r->lo >> 16, kb))) * step;
+			/* (hi, lo >> 16) <= (ka, kb): subtract limb by limb
+			 * (48, 16 and 48 bits, so no difference overflows),
+			 * lowest first, carrying the borrow in bit 63. */
+			t = kb - (r->lo >> 16);
+			t = k2 - (rh & 0xffff) - (t >> 63);
+			t = k1 - (rh >> 16) - (t >> 63);
+			pos += (__u32)(1 - (t >> 63)) * step;
 		}
 		step >>= 1;
 		if (!step)
