@@ -87,7 +87,10 @@ __attribute__((noinline)) __u32 ns_tc_effects(struct __sk_buff *skb,
 
 	if (!skb || !f || !eff || table >= NS_TABLES)
 		return 0;
-	key = (NS_RES_GEN(res) * NS_TABLES + table) * NS_MAX_RULES + NS_RES_POS(res);
+	/* res comes from ns_engine, but this function is checked on its own:
+	 * bound what it indexes with. */
+	key = (NS_RES_GEN(res) * NS_TABLES + table) * NS_MAX_RULES +
+	      (NS_RES_POS(res) & (NS_MAX_RULES - 1));
 	r = bpf_map_lookup_elem(&nsv3_rules, &key);
 	if (!r)
 		return 0;
