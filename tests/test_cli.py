@@ -3,6 +3,7 @@
 line, a non-zero exit and no change to the live configuration."""
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -120,6 +121,22 @@ def test_no_pinned_maps_yet(pin_dir):
     one_line_error(ns("rule", "list", pin_dir=pin_dir), 5, "no netsieve maps", "netsieve init")
     one_line_error(ns("rule", "add", "action", "drop", pin_dir=pin_dir), 5, "no netsieve maps")
     assert os.listdir(pin_dir) == []
+
+
+def test_older_layout_pins_are_named(pin_dir):
+    """Maps of another layout version: say so instead of "no maps"."""
+    old = os.path.join(pin_dir, "nsv2_state")
+    subprocess.run(["bpftool", "map", "create", old, "type", "array", "key", "4",
+                    "value", "8", "entries", "1", "name", "nsv2_state"], check=True)
+    one_line_error(ns("rule", "list", pin_dir=pin_dir), 5, "no layout v3 maps",
+                   "only layout v2", "save their configuration")
+    r = ns("init", FW_O, pin_dir=pin_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == (f"netsieve: note: layout v2 maps from another netsieve "
+                                f"version are pinned in {pin_dir} too; their configuration "
+                                f"is not carried over (README: Pinned maps)")
+    assert ns("rule", "list", pin_dir=pin_dir).returncode == 0
+    assert os.path.exists(old)  # left alone
 
 
 def test_missing_pin_dir():

@@ -100,6 +100,15 @@ static int cmd_init(int argc, char **argv)
 	printf("maps in %s: %d created, %d already pinned (reused)\n", ns_g.pin_dir,
 	       o.maps_created, o.maps_reused);
 	ns_obj_close(&o);
+	{
+		char other[128];
+
+		ns_other_layouts(ns_g.pin_dir, other, sizeof(other));
+		if (other[0])
+			fprintf(stderr, "netsieve: note: layout %s maps from another netsieve "
+				"version are pinned in %s too; their configuration is not "
+				"carried over (README: Pinned maps)\n", other, ns_g.pin_dir);
+	}
 
 	ns_store_open(&s, true);
 	if (s.state.magic != NS_STATE_MAGIC) {

@@ -52,6 +52,10 @@ char *ns_verifier_log(void);
 /* Is path a directory on a bpf filesystem? */
 bool ns_is_bpffs(const char *path);
 
+/* The layout versions other than this netsieve's whose maps are pinned in
+ * dir ("v1, v2"; "" when none), for upgrade hints. */
+void ns_other_layouts(const char *dir, char *out, size_t len);
+
 /* Growable string buffer. */
 struct ns_buf {
 	char *s;

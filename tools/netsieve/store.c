@@ -109,9 +109,19 @@ void ns_store_open(struct ns_store *s, bool lock)
 		snprintf(path, sizeof(path), "%s/%s", ns_g.pin_dir, ns_map_names[i]);
 		s->fd[i] = bpf_obj_get(path);
 		if (s->fd[i] < 0) {
-			if (errno == ENOENT && i == 0)
+			if (errno == ENOENT && i == 0) {
+				char other[128];
+
+				ns_other_layouts(ns_g.pin_dir, other, sizeof(other));
+				if (other[0])
+					ns_die(NS_EXIT_ENV, "no layout %s maps in %s, only layout %s "
+					       "ones from another netsieve version: save their "
+					       "configuration with that version, then 'netsieve init' "
+					       "and 'netsieve load' it (README: Pinned maps)",
+					       NS_LAYOUT, ns_g.pin_dir, other);
 				ns_die(NS_EXIT_ENV, "no netsieve maps in %s: run 'netsieve init' "
 				       "or attach xdp_firewall.o with ip/tc first", ns_g.pin_dir);
+			}
 			if (errno == ENOENT)
 				ns_die(NS_EXIT_ENV, "%s is missing: the pinned maps in %s are "
 				       "incomplete (remove them and run 'netsieve init')",

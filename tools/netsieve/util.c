@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* netsieve CLI: errors, number parsing, libbpf log capture, small buffers. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "netsieve/config.h"
 #include "ns.h"
 
 #ifndef BPF_FS_MAGIC
@@ -118,6 +120,30 @@ bool ns_is_bpffs(const char *path)
 	if (statfs(path, &st))
 		return false;
 	return st.f_type == BPF_FS_MAGIC;
+}
+
+void ns_other_layouts(const char *dir, char *out, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+
+	if (len)
+		out[0] = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		unsigned int v;
+		char rest[16];
+
+		/* nsv<N>_state, N not ours */
+		if (sscanf(e->d_name, "nsv%u%15s", &v, rest) != 2 || strcmp(rest, "_state"))
+			continue;
+		if (!strcmp(e->d_name, NS_MAP_PREFIX "state"))
+			continue;
+		n += snprintf(out + n, n < len ? len - n : 0, "%sv%u", n ? ", " : "", v);
+	}
+	closedir(d);
 }
 
 bool ns_fail(char *err, size_t len, const char *fmt, ...)
