@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""The runbook scripts' parsing of ip/tc output, against stand-in ip and tc
-commands that print long outputs.
+"""The runbook scripts against stand-in ip, tc and netsieve commands: their
+parsing of long ip/tc outputs, and htb-example's rule swap.
 
 The scripts run under `set -o pipefail`; a reader that quits early (head -n 1,
 grep -q) makes the writer die of SIGPIPE at random, and the whole command
@@ -120,3 +120,84 @@ def test_tc_attach_sees_existing_clsact_in_long_qdisc_list(shim):
     text = log.read_text()
     assert "tc qdisc add" not in text
     assert "tc filter replace dev dev0 egress pref 49374 handle 1 bpf da" in text
+
+
+# --- htb-example: the rule swap reads everything before it loads ------------
+
+HTB_TC = """#!/bin/sh
+echo "tc $*" >> "$SHIM_LOG"
+case "$*" in
+"qdisc show"*) echo "qdisc noqueue 0: root refcnt 2" ;;
+esac
+exit 0
+"""
+
+HTB_IP = """#!/bin/sh
+echo "ip $*" >> "$SHIM_LOG"
+echo "7: dev0@if6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP"
+"""
+
+NETSIEVE = """#!/bin/sh
+echo "netsieve $*" >> "$SHIM_LOG"
+case "$*" in
+*save*)
+    echo "set add blocklist 192.0.2.0/24"
+    echo "policy table xdp drop"
+    echo "rule add table egress proto udp action drop"
+    [ -n "$SAVE_FAILS" ] && exit 1
+    exit 0 ;;
+*load*) cat > "$SHIM_LOG.loaded" ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def htb(tmp_path):
+    """htb-example run from a copy of scripts/ (so no build/netsieve beside
+    it) with stand-in ip, tc and netsieve first on PATH."""
+    bindir, scripts = tmp_path / "bin", tmp_path / "scripts"
+    bindir.mkdir()
+    scripts.mkdir()
+    for name in ("htb-example", "tc-attach", "netsieve-lib.sh"):
+        (scripts / name).write_text(open(os.path.join(SCRIPTS, name)).read())
+        (scripts / name).chmod(0o755)
+    for name, text in (("ip", HTB_IP), ("tc", HTB_TC), ("netsieve", NETSIEVE)):
+        (bindir / name).write_text(text)
+        (bindir / name).chmod(0o755)
+    rules = tmp_path / "htb.rules"
+    rules.write_text("rule add table egress proto tcp dport 22 action classify 1:10\n")
+    log = tmp_path / "log"
+    log.write_text("")
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", SHIM_LOG=str(log),
+               NETSIEVE_OBJDIR=os.path.join(ROOT, "build"),
+               NS_STATE_DIR=str(tmp_path / "state"))
+
+    def run_htb(**extra):
+        r = subprocess.run([str(scripts / "htb-example"), "dev0", "--rules", str(rules)],
+                           env=dict(env, **extra), capture_output=True, text=True,
+                           timeout=60)
+        loaded = tmp_path / "log.loaded"
+        return r, log.read_text(), loaded.read_text() if loaded.exists() else None
+    return run_htb
+
+
+def test_htb_example_swaps_only_the_egress_rules(htb):
+    r, log, loaded = htb()
+    assert r.returncode == 0, r.stderr
+    assert "tc qdisc replace dev dev0 root handle 1: htb default 30" in log
+    assert loaded.split("\n") == [
+        "set add blocklist 192.0.2.0/24",
+        "policy table xdp drop",
+        "rule add table egress proto tcp dport 22 action classify 1:10",
+        ""]
+
+
+def test_htb_example_loads_nothing_when_save_fails(htb):
+    """A failed save must not become a load of what it printed so far
+    (load replaces every table with its input)."""
+    r, log, loaded = htb(SAVE_FAILS="1")
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("htb-example: cannot read the live configuration "
+                                "(netsieve save); rules unchanged")
+    assert loaded is None and "netsieve load" not in log
