@@ -85,6 +85,9 @@ BAD = [
     (["set", "load", "bl", "/nonexistent/list"], 3, ["/nonexistent/list"]),
     (["set", "list", "nope"], 2, ["no set named 'nope'"]),
     (["load", "/nonexistent.conf"], 3, ["/nonexistent.conf"]),
+    (["load", "table", "wan", "-"], 2, ["unknown table 'wan'"]),
+    (["load", "table", "egress"], 2, ["usage", "load [table T]... FILE"]),
+    (["load", "table"], 2, ["table needs a value"]),
     (["stats", "--watch", "0"], 2, ["--watch"]),
     (["stats", "--bogus"], 2, ["unexpected '--bogus'"]),
 ]
@@ -262,6 +265,31 @@ def test_load_keeps_ids_and_counters_of_unchanged_rules(fw):
     for rule, rid in before.items():
         assert after[rule] == rid, rule
     assert after["proto udp dport 9 action drop"] > max(before.values())
+
+
+def test_load_named_tables_only(fw):
+    """load table T replaces T and keeps the other tables, in one change."""
+    fw.ok("rule", "add", "table", "egress", "proto", "udp", "action", "drop")
+    fw.ok("policy", "table", "ingress", "drop")
+    xdp_before = [r["rule"] for r in fw.rules("xdp")]
+    out = fw.ok("load", "table", "egress", "-", input=(
+        "policy table egress drop\n"
+        "rule add table egress proto tcp dport 22 action pass\n"))
+    assert "1 rules" in out
+    assert [r["rule"] for r in fw.rules("egress")] == ["proto tcp dport 22 action pass"]
+    assert fw.ok("policy", "table", "egress").startswith("table egress: policy drop")
+    assert xdp_before and [r["rule"] for r in fw.rules("xdp")] == xdp_before
+    assert fw.ok("policy", "table", "ingress").startswith("table ingress: policy drop")
+
+
+def test_load_refuses_lines_for_tables_not_named(fw):
+    fw.ok("rule", "add", "table", "egress", "proto", "udp", "action", "drop")
+    before = snapshot(fw)
+    one_line_error(fw.cli("load", "table", "egress", "-", input=(
+        "rule add table egress proto tcp action drop\n"
+        "rule add proto icmp action drop\n")), 3,
+        "-:2:", "table xdp is not being loaded", "nothing was changed")
+    assert snapshot(fw) == before
 
 
 def test_load_replaces_everything_but_unnamed_sets(fw):

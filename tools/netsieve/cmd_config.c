@@ -566,37 +566,55 @@ static int cmd_set(int argc, char **argv)
 
 /* ---- load / save ------------------------------------------------------------- */
 
+/* Has the configuration of table t moved away from old's? */
+static bool table_changed(const struct ns_conf *c, const struct ns_conf *old, int t)
+{
+	return c->t[t].n != old->t[t].n || c->t[t].policy != old->t[t].policy ||
+	       memcmp(c->t[t].unusable, old->t[t].unusable, sizeof(c->t[t].unusable));
+}
+
 static int cmd_load(int argc, char **argv)
 {
 	struct ns_store s;
 	struct ns_conf c, old;
-	bool touched[NS_MAX_SETS] = {};
+	bool touched[NS_MAX_SETS] = {}, only[NS_TABLES] = {}, some = false;
 	char err[ERRLEN], dirbuf[PATH_MAX], *line = NULL;
+	const char *path;
 	size_t linecap = 0;
 	FILE *f;
 	int lineno = 0, total = 0;
 
-	if (want_help(argc, argv) || argc != 2) {
-		bool help = want_help(argc, argv);
-
-		fprintf(help ? stdout : stderr,
-			"usage: netsieve [--pin-dir DIR] load FILE\n\n"
-			"Replace the rules and policies of every table, and the sets the file\n"
-			"names, with the configuration in FILE (lines as 'netsieve save' prints\n"
-			"them; '-' reads standard input).  The switch is atomic: no packet sees\n"
-			"a mix of old and new rules.  Sets the file does not name are kept.\n");
-		return help ? NS_EXIT_OK : NS_EXIT_USAGE;
+	if (want_help(argc, argv)) {
+		printf("usage: netsieve [--pin-dir DIR] load [table T]... FILE\n\n"
+		       "Replace the rules and policies of every table (or only of the tables\n"
+		       "named), and the sets the file names, with the configuration in FILE\n"
+		       "(lines as 'netsieve save' prints them; '-' reads standard input).\n"
+		       "The switch is atomic: no packet sees a mix of old and new rules.\n"
+		       "Sets the file does not name, and tables not named, are kept; a line\n"
+		       "for a table not named is an error.\n");
+		return NS_EXIT_OK;
 	}
-	f = strcmp(argv[1], "-") ? fopen(argv[1], "r") : stdin;
+	argc--;
+	argv++;
+	while (argc >= 1 && !strcmp(argv[0], "table")) {
+		only[parse_table_opt(&argc, &argv, 0)] = true;
+		some = true;
+	}
+	if (argc != 1)
+		ns_die(NS_EXIT_USAGE, "usage: netsieve [--pin-dir DIR] load [table T]... FILE");
+	path = argv[0];
+	f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	if (!f)
-		ns_die(NS_EXIT_INPUT, "%s: %s", argv[1], strerror(errno));
-	snprintf(dirbuf, sizeof(dirbuf), "%s", strcmp(argv[1], "-") ? argv[1] : ".");
+		ns_die(NS_EXIT_INPUT, "%s: %s", path, strerror(errno));
+	snprintf(dirbuf, sizeof(dirbuf), "%s", strcmp(path, "-") ? path : ".");
 
 	ns_store_open(&s, true);
 	load_conf(&s, &c, true);
 	ns_conf_dup(&old, &c);
-	/* Start from empty tables with default policies; keep sets. */
+	/* Start the loaded tables empty with default policies; keep sets. */
 	for (int t = 0; t < NS_TABLES; t++) {
+		if (some && !only[t])
+			continue;
 		c.t[t].n = 0;
 		c.t[t].policy = NS_ACT_PASS;
 		memset(c.t[t].unusable, NS_ACT_PASS, sizeof(c.t[t].unusable));
@@ -612,8 +630,13 @@ static int cmd_load(int argc, char **argv)
 			ns_die(NS_EXIT_FAIL, "out of memory");
 		n = ns_split_words(line, words, strlen(line) / 2 + 1);
 		if (!ns_conf_apply_words(&c, n, words, touched,
-					 strcmp(argv[1], "-") ? dirname(dirbuf) : ".", err, sizeof(err)))
-			ns_die(NS_EXIT_INPUT, "%s:%d: %s; nothing was changed", argv[1], lineno, err);
+					 strcmp(path, "-") ? dirname(dirbuf) : ".", err, sizeof(err)))
+			ns_die(NS_EXIT_INPUT, "%s:%d: %s; nothing was changed", path, lineno, err);
+		for (int t = 0; some && t < NS_TABLES; t++)
+			if (!only[t] && table_changed(&c, &old, t))
+				ns_die(NS_EXIT_INPUT, "%s:%d: table %s is not being loaded (name "
+				       "it with 'table %s'); nothing was changed", path, lineno,
+				       ns_table_names[t], ns_table_names[t]);
 		if (n && !strcmp(words[0], "rule"))
 			total++;
 		free(words);
@@ -636,7 +659,7 @@ static int cmd_load(int argc, char **argv)
 		free(taken);
 	}
 	commit(&s, &c, &old);
-	printf("loaded %s: %d rules (xdp %d, ingress %d, egress %d)\n", argv[1], total,
+	printf("loaded %s: %d rules (xdp %d, ingress %d, egress %d)\n", path, total,
 	       c.t[0].n, c.t[1].n, c.t[2].n);
 	return NS_EXIT_OK;
 }
