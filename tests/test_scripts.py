@@ -122,7 +122,7 @@ def test_tc_attach_sees_existing_clsact_in_long_qdisc_list(shim):
     assert "tc filter replace dev dev0 egress pref 49374 handle 1 bpf da" in text
 
 
-# --- htb-example: the rule swap reads everything before it loads ------------
+# --- htb-example: the rule swap is one CLI call -----------------------------
 
 HTB_TC = """#!/bin/sh
 echo "tc $*" >> "$SHIM_LOG"
@@ -139,15 +139,6 @@ echo "7: dev0@if6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue stat
 
 NETSIEVE = """#!/bin/sh
 echo "netsieve $*" >> "$SHIM_LOG"
-case "$*" in
-*save*)
-    echo "set add blocklist 192.0.2.0/24"
-    echo "policy table xdp drop"
-    echo "rule add table egress proto udp action drop"
-    [ -n "$SAVE_FAILS" ] && exit 1
-    exit 0 ;;
-*load*) cat > "$SHIM_LOG.loaded" ;;
-esac
 exit 0
 """
 
@@ -173,31 +164,20 @@ def htb(tmp_path):
                NETSIEVE_OBJDIR=os.path.join(ROOT, "build"),
                NS_STATE_DIR=str(tmp_path / "state"))
 
-    def run_htb(**extra):
+    def run_htb():
         r = subprocess.run([str(scripts / "htb-example"), "dev0", "--rules", str(rules)],
-                           env=dict(env, **extra), capture_output=True, text=True,
-                           timeout=60)
-        loaded = tmp_path / "log.loaded"
-        return r, log.read_text(), loaded.read_text() if loaded.exists() else None
+                           env=env, capture_output=True, text=True, timeout=60)
+        return r, log.read_text(), str(rules)
     return run_htb
 
 
 def test_htb_example_swaps_only_the_egress_rules(htb):
-    r, log, loaded = htb()
+    """One `load table egress` (the CLI keeps the other tables, atomically and
+    under its lock), never a save piped back into a load of everything: a
+    failed or concurrent save could lose the other tables' rules."""
+    r, log, rules = htb()
     assert r.returncode == 0, r.stderr
     assert "tc qdisc replace dev dev0 root handle 1: htb default 30" in log
-    assert loaded.split("\n") == [
-        "set add blocklist 192.0.2.0/24",
-        "policy table xdp drop",
-        "rule add table egress proto tcp dport 22 action classify 1:10",
-        ""]
-
-
-def test_htb_example_loads_nothing_when_save_fails(htb):
-    """A failed save must not become a load of what it printed so far
-    (load replaces every table with its input)."""
-    r, log, loaded = htb(SAVE_FAILS="1")
-    assert r.returncode == 1
-    assert r.stderr.strip() == ("htb-example: cannot read the live configuration "
-                                "(netsieve save); rules unchanged")
-    assert loaded is None and "netsieve load" not in log
+    calls = [l for l in log.splitlines() if l.startswith("netsieve ")]
+    assert calls[1:] == [f"netsieve load table egress {rules}"]
+    assert calls[0].startswith("netsieve init ")
