@@ -495,6 +495,9 @@ def test_http_counts_and_rules_with_real_server(lab, tmp):
     assert http_counts(s0["ingress"]) == {} and http_counts(s0["egress"]) == {}
     assert http_counts(s1["ingress"]) == {"GET": 3, "POST": 2}
     assert http_counts(s1["egress"]) == {"2xx": 3, "5xx": 2}
+    text = lab.netsieve("stats").stdout.splitlines()
+    assert "  http (cls_http): GET 3, POST 2" in text
+    assert "  http (cls_http): 2xx 3, 5xx 2" in text
 
     # A POST is dropped on its way in (the client gets nothing back); a GET
     # still works, and gets marked (seen in the counters here; what a mark

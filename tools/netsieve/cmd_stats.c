@@ -76,6 +76,29 @@ static bool table_active(struct ns_conf *c, struct snapshot *sn, int t)
 	return false;
 }
 
+/* One line "  LABEL: name N, name N" of the non-zero counters [from, to) of
+ * one table (rates when prev is given), or nothing when all are zero. */
+static void print_counts(const char *label, const struct ns_counter *now,
+			 const struct ns_counter *prev, int from, int to,
+			 const char *(*name)(unsigned), double secs, const char *unit)
+{
+	bool any = false;
+
+	for (int i = from; i < to; i++) {
+		struct ns_counter v = prev ? diff(now[i], prev[i], secs) : now[i];
+
+		if (!v.packets)
+			continue;
+		if (!any)
+			printf("  %s: ", label);
+		printf("%s%s %llu%s", any ? ", " : "", name(i), (unsigned long long)v.packets,
+		       unit);
+		any = true;
+	}
+	if (any)
+		printf("\n");
+}
+
 static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot *prev,
 		       double secs)
 {
@@ -104,37 +127,12 @@ static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot 
 				printf("  %-16s %14llu %16llu\n", buf, (unsigned long long)v.packets,
 				       (unsigned long long)v.bytes);
 			}
-		{
-			bool any = false;
-
-			for (int r = 0; r < NS_R_MAX; r++) {
-				struct ns_counter v = now->rsn[t * NS_R_MAX + r];
-
-				if (prev)
-					v = diff(v, prev->rsn[t * NS_R_MAX + r], secs);
-				if (!v.packets)
-					continue;
-				printf("%s%s %llu%s", any ? ", " : "  unusable or non-IP frames: ",
-				       ns_reason_name(r), (unsigned long long)v.packets, unit);
-				any = true;
-			}
-			if (any)
-				printf("\n");
-			any = false;
-			for (int h = 1; h < NS_HTTP_KINDS; h++) {
-				struct ns_counter v = now->http[t * NS_HTTP_KINDS + h];
-
-				if (prev)
-					v = diff(v, prev->http[t * NS_HTTP_KINDS + h], secs);
-				if (!v.packets)
-					continue;
-				printf("%s%s %llu%s", any ? ", " : "  http (cls_http): ",
-				       ns_http_name(h), (unsigned long long)v.packets, unit);
-				any = true;
-			}
-			if (any)
-				printf("\n");
-		}
+		print_counts("unusable or non-IP frames", now->rsn + t * NS_R_MAX,
+			     prev ? prev->rsn + t * NS_R_MAX : NULL, 0, NS_R_MAX,
+			     ns_reason_name, secs, unit);
+		print_counts("http (cls_http)", now->http + t * NS_HTTP_KINDS,
+			     prev ? prev->http + t * NS_HTTP_KINDS : NULL, 1, NS_HTTP_KINDS,
+			     ns_http_name, secs, unit);
 		if (c->t[t].n) {
 			printf("  %4s %6s %12s %14s  %s\n", "pos", "id", prev ? "packets/s" : "packets",
 			       prev ? "bytes/s" : "bytes", "rule");
