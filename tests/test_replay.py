@@ -97,8 +97,8 @@ def test_json_keys():
             assert k in o
         assert "mark" not in o  # XDP: no skb context
     assert pk[0] == {"index": 1, "verdict": "XDP_DROP", "retval": 1,
-                     "len_in": pk[0]["len_in"], "len_out": pk[0]["len_in"],
-                     "modified": False, "runnable": True}
+                     "len_in": pk[0]["len_in"], "len_wire": pk[0]["len_in"],
+                     "len_out": pk[0]["len_in"], "modified": False, "runnable": True}
     s = objs[-1]
     assert s["summary"] is True and s["packets"] == 12 and s["type"] == "xdp"
     assert s["program"] == "seed_xdp"
@@ -484,3 +484,171 @@ def test_bench_times_unmodified_packets_only():
     r = ns("replay", "--bench", "1000", SEED_O, SEED)
     assert "rewrites" in r.stdout
     assert "bench: median" in r.stdout and "3 not timed (rewritten by the program)" in r.stdout
+
+
+# --- what a capture cannot show, pipes, output errors -------------------------
+
+def _syn_with_options():
+    from scapy.all import Ether, IP, TCP
+    return bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") /
+                 TCP(dport=22, options=[("MSS", 1460), ("SAckOK", b""),
+                                        ("Timestamp", (1, 2)), ("NOP", None),
+                                        ("WScale", 7)]))
+
+
+def test_cut_records_are_flagged(pin_dir, tmp):
+    """A record cut by the snaplen is judged on what was captured (here the
+    TCP options are missing: unusable, policy pass), and replay says so per
+    packet and in the summary, because a live program sees the whole frame."""
+    from fw import Firewall, FW_O
+    fw = Firewall(pin_dir)
+    fw.ok("rule", "add", "proto", "tcp", "dport", "22", "action", "drop")
+    frame = _syn_with_options()
+    assert len(frame) == 74
+    whole, cut = tmp / "whole.pcap", tmp / "cut.pcap"
+    pcaputil.write_records(whole, [(1, 0, 74, 74, frame)])
+    pcaputil.write_records(cut, [(1, 0, 64, 74, frame[:64])])
+    r, objs = ns_json("replay", "--json", FW_O, whole, pin_dir=pin_dir)
+    assert packets(objs)[0]["verdict"] == "XDP_DROP"
+    assert packets(objs)[0]["len_wire"] == 74 and objs[-1]["cut"] == 0
+    r, objs = ns_json("replay", "--json", FW_O, cut, pin_dir=pin_dir)
+    p = packets(objs)[0]
+    assert (p["verdict"], p["len_in"], p["len_wire"]) == ("XDP_PASS", 64, 74)
+    assert objs[-1]["cut"] == 1
+    r = ns("replay", FW_O, cut, pin_dir=pin_dir)
+    assert r.returncode == 0
+    assert "(cut: 74 bytes on the wire)" in r.stdout.splitlines()[1]
+    assert "cut by the capture's snaplen: 1" in r.stdout
+
+
+def test_capture_from_pipe_and_stdin(tmp):
+    """A capture that can be read only once (stdin, a FIFO) is read into
+    memory: both passes see it, and a damaged one is still refused whole."""
+    data = open(SEED, "rb").read()
+    p = subprocess.run([obj("netsieve"), "replay", "--json", SEED_O, "-"],
+                       input=data, capture_output=True)
+    assert p.returncode == 0, p.stderr
+    objs = [json.loads(l) for l in p.stdout.decode().splitlines()]
+    assert objs[-1]["packets"] == 12
+    fifo = tmp / "fifo"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen([obj("netsieve"), "replay", "--quiet", SEED_O, str(fifo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with open(fifo, "wb") as f:
+        f.write(data)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert b"summary: 12 packets" in out
+    bad = open(f"{PCAP}/bad/truncated.pcap", "rb").read()
+    p = subprocess.run([obj("netsieve"), "replay", SEED_O, "-"], input=bad,
+                       capture_output=True)
+    assert p.returncode == 3 and p.stdout == b"", "no output before the error"
+    assert b"capture is damaged" in p.stderr
+    p = subprocess.run([obj("netsieve"), "replay", SEED_O, "-"], input=b"",
+                       capture_output=True)
+    assert p.returncode == 3 and b"-: cannot read capture: it is empty" in p.stderr
+
+
+def test_many_verdicts_all_counted(pin_dir, tmp):
+    """Every distinct verdict is counted (classic mode: one per class)."""
+    from fw import Firewall
+    from scapy.all import Ether, IP, UDP
+    fw = Firewall(pin_dir)
+    fw.load("".join(f"rule add table egress proto udp dport {2000 + i} action classify 1:{i + 1:x}\n"
+                    for i in range(80)))
+    frames = [bytes(Ether() / IP() / UDP(dport=2000 + i)) for i in range(80)]
+    path = tmp / "p.pcap"
+    pcaputil.write(path, frames)
+    r, objs = ns_json("replay", "--json", "--classic", "--prog", "cls_classify_classic",
+                      obj("cls_classify.o"), path, pin_dir=pin_dir)
+    assert r.returncode == 0, r.stderr
+    v = objs[-1]["verdicts"]
+    assert len(v) == 80 and sum(v.values()) == 80
+
+
+def test_out_full_disk_fails_and_leaves_nothing(tmp):
+    d = tmp / "small"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(d)], check=True)
+    try:
+        from scapy.all import Ether, IP, UDP, Raw
+        big = tmp / "big.pcap"
+        pcaputil.write(big, [bytes(Ether() / IP() / UDP() / Raw(b"x" * 1000))] * 100)
+        (d / "o.pcap").write_bytes(b"old")
+        r = ns("replay", "--quiet", "--out", d / "o.pcap", SEED_O, big)
+        one_line_error(r, 3, "o.pcap: cannot write: No space left on device")
+        assert sorted(os.listdir(d)) == ["o.pcap"]
+        assert (d / "o.pcap").read_bytes() == b"old", "the old file is untouched"
+    finally:
+        subprocess.run(["umount", str(d)], check=False)
+
+
+def test_stdout_write_error_fails():
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([obj("netsieve"), "replay", SEED_O, SEED], stdout=full,
+                           stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 5 and "cannot write the output" in r.stderr
+
+
+def test_out_through_symlink_keeps_link_and_mode(tmp):
+    real = tmp / "real.pcap"
+    real.write_bytes(b"")
+    os.chmod(real, 0o600)
+    link = tmp / "link.pcap"
+    os.symlink("real.pcap", link)
+    r = ns("replay", "--out-all", "--out", link, SEED_O, SEED)
+    assert r.returncode == 0, r.stderr
+    assert os.path.islink(link)
+    assert len(pcaputil.read(real)[0]) == 12
+    assert os.stat(real).st_mode & 0o777 == 0o600
+
+
+def test_out_removed_on_sigint(tmp):
+    import signal
+    import time
+    from scapy.all import Ether, IP, UDP
+    big = tmp / "big.pcap"
+    pcaputil.write(big, [bytes(Ether() / IP() / UDP())] * 300000)
+    out = tmp / "o.pcap"
+    proc = subprocess.Popen([obj("netsieve"), "replay", "--out", str(out), SEED_O, str(big)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while not any(n.startswith("o.pcap.tmp") for n in os.listdir(tmp)):
+        assert time.time() < deadline and proc.poll() is None, "replay ended too soon"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGINT
+    assert sorted(os.listdir(tmp)) == ["big.pcap"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--prog", ""], "--prog needs a program name"),
+    (["--out", "-"], "--out '-': give a file name"),
+])
+def test_bad_prog_and_out_names(args, needle):
+    one_line_error(ns("replay", *args, SEED_O, SEED), 2, needle)
+
+
+def test_not_an_object_names_libbpf_error(tmp):
+    one_line_error(ns("replay", "/bin/true", SEED), 4, "/bin/true",
+                   "not a BPF object file", "BPF object format invalid")
+
+
+def test_missing_capture_names_path_once():
+    line = one_line_error(ns("replay", SEED_O, "/nonexistent.pcap"), 3)
+    assert line.count("/nonexistent.pcap") == 1, line
+
+
+def test_loaded_program_says_its_counters_are_live(pin_dir):
+    """pinned:PATH runs the program as loaded, with its own maps: replay
+    cannot keep its counters private and says so instead of 'private'."""
+    progs = os.path.join(pin_dir, "progs")
+    subprocess.run(["bpftool", "prog", "loadall", SUBJ_O, progs], check=True,
+                   capture_output=True)
+    r, objs = ns_json("replay", "--json", f"pinned:{progs}/subj_xdp", SEED)
+    assert r.returncode == 0, r.stderr
+    assert objs[-1]["maps"]["loaded"] is True
+    r = ns("replay", "--stats", f"pinned:{progs}/subj_xdp", SEED)
+    assert "maps: the loaded program's own (live" in r.stdout
+    assert "is a loaded program: its counters are the live ones" in r.stdout

@@ -116,9 +116,14 @@ void ns_obj_load(struct ns_obj *o, const char *path, const char *prog_name,
 
 	ns_libbpf_log_reset();
 	o->obj = bpf_object__open_file(path, &oo);
-	if (!o->obj || libbpf_get_error(o->obj))
+	if (!o->obj || libbpf_get_error(o->obj)) {
+		char msg[128];
+		int err = errno;
+
+		libbpf_strerror(err, msg, sizeof(msg));
 		ns_die(NS_EXIT_OBJECT, "%s: not a BPF object file libbpf can open (%s)",
-		       path, strerror(errno));
+		       path, msg);
+	}
 
 	bpf_object__for_each_program(p, o->obj) {
 		n++;

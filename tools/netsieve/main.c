@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* netsieve CLI entry point: global options and subcommand dispatch. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,17 @@ static const char *default_pin_dir(void)
 	return buf;
 }
 
+/* Output that could not be written (a full disk, a closed pipe) is a
+ * failure, not a silent success. */
+static int finish(int rc)
+{
+	errno = 0;
+	if (fflush(stdout) || ferror(stdout))
+		ns_die(NS_EXIT_ENV, "cannot write the output: %s",
+		       strerror(errno ? errno : EIO));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -96,7 +108,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t c = 0; c < NCOMMANDS; c++)
 		if (!strcmp(argv[i], commands[c].name))
-			return commands[c].fn(argc - i, argv + i);
+			return finish(commands[c].fn(argc - i, argv + i));
 	if (!strcmp(argv[i], "help")) {
 		usage(stdout);
 		return NS_EXIT_OK;

@@ -5,12 +5,16 @@
  *
  * The capture is read twice: a first pass validates the whole file (so a
  * truncated capture is one error and no output), the second runs packets.
- * --out is written to a temporary file renamed into place on success.
+ * A capture that is not a regular file (a pipe, `-` for stdin, a process
+ * substitution) is read into memory once and both passes read that.
+ * --out is written to a temporary file renamed into place on success (and
+ * removed on error or on SIGINT/SIGTERM/SIGHUP).
  */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +67,13 @@ struct verdict_count {
 	uint64_t n;
 };
 
+/* The capture: a path, or its bytes when it is not a regular file. */
+struct capture {
+	const char *path;
+	char *buf;
+	size_t len;
+};
+
 struct replay {
 	const char *obj_path, *pcap_path, *prog_name;
 	const char *out_path, *expect_path;
@@ -76,9 +87,9 @@ struct replay {
 	struct expect *exp;
 	size_t nexp;
 
-	struct verdict_count vc[64];
-	size_t nvc;
-	uint64_t packets, run, nr[NR_MAX], written, modified;
+	struct verdict_count *vc;
+	size_t nvc, cvc;
+	uint64_t packets, run, nr[NR_MAX], written, modified, cut, mismatches;
 	uint64_t *bench_ns;
 	size_t nbench;
 	uint64_t bench_skipped;
@@ -181,10 +192,14 @@ static void count_verdict(struct replay *r, const char *name)
 			r->vc[i].n++;
 			return;
 		}
-	if (r->nvc < sizeof(r->vc) / sizeof(r->vc[0])) {
-		snprintf(r->vc[r->nvc].name, sizeof(r->vc[0].name), "%s", name);
-		r->vc[r->nvc++].n = 1;
+	if (r->nvc == r->cvc) {
+		r->cvc = r->cvc ? r->cvc * 2 : 16;
+		r->vc = realloc(r->vc, r->cvc * sizeof(*r->vc));
+		if (!r->vc)
+			ns_die(NS_EXIT_FAIL, "out of memory");
 	}
+	snprintf(r->vc[r->nvc].name, sizeof(r->vc[0].name), "%s", name);
+	r->vc[r->nvc++].n = 1;
 }
 
 static void parse_ctx(struct replay *r, const char *arg)
@@ -325,15 +340,65 @@ static const struct expect *expected(struct replay *r, uint64_t idx)
 	return m;
 }
 
-static pcap_t *open_capture(const char *path)
+/* A pipe or stdin can be read only once: keep its bytes. */
+static void read_capture(struct capture *c, const char *path)
+{
+	struct stat st;
+	FILE *f;
+	size_t cap = 0, n;
+
+	c->path = path;
+	if (strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode))
+		return;
+	f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!f)
+		ns_die(NS_EXIT_INPUT, "%s: cannot read capture: %s", path, strerror(errno));
+	do {
+		if (c->len == cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			c->buf = realloc(c->buf, cap);
+			if (!c->buf)
+				ns_die(NS_EXIT_FAIL, "%s: out of memory reading the capture", path);
+		}
+		n = fread(c->buf + c->len, 1, cap - c->len, f);
+		c->len += n;
+	} while (n);
+	if (ferror(f))
+		ns_die(NS_EXIT_INPUT, "%s: cannot read capture: %s", path, strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	if (!c->len)
+		ns_die(NS_EXIT_INPUT, "%s: cannot read capture: it is empty", path);
+}
+
+static pcap_t *open_capture(const struct capture *c)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	const char *path = c->path;
+	size_t plen = strlen(path);
 	pcap_t *p;
 
-	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO,
-						    errbuf);
-	if (!p)
-		ns_die(NS_EXIT_INPUT, "%s: cannot read capture: %s", path, errbuf);
+	if (c->buf) {
+		FILE *f = fmemopen(c->buf, c->len, "rb");
+
+		if (!f)
+			ns_die(NS_EXIT_FAIL, "%s: %s", path, strerror(errno));
+		p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO,
+							     errbuf);
+		if (!p)
+			fclose(f);
+	} else {
+		p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO,
+							    errbuf);
+	}
+	if (!p) {
+		/* libpcap often starts its message with the path already. */
+		const char *msg = errbuf;
+
+		if (!strncmp(msg, path, plen) && !strncmp(msg + plen, ": ", 2))
+			msg += plen + 2;
+		ns_die(NS_EXIT_INPUT, "%s: cannot read capture: %s", path, msg);
+	}
 	if (pcap_datalink(p) != DLT_EN10MB) {
 		const char *n = pcap_datalink_val_to_name(pcap_datalink(p));
 
@@ -345,19 +410,19 @@ static pcap_t *open_capture(const char *path)
 }
 
 /* First pass: the whole capture must be readable. */
-static uint64_t validate_capture(const char *path)
+static uint64_t validate_capture(const struct capture *c)
 {
 	struct pcap_pkthdr *h;
 	const u_char *d;
 	uint64_t n = 0;
-	pcap_t *p = open_capture(path);
+	pcap_t *p = open_capture(c);
 	int rc;
 
 	while ((rc = pcap_next_ex(p, &h, &d)) == 1)
 		n++;
 	if (rc == PCAP_ERROR)
 		ns_die(NS_EXIT_INPUT, "%s: capture is damaged after packet %llu: %s",
-		       path, (unsigned long long)n, pcap_geterr(p));
+		       c->path, (unsigned long long)n, pcap_geterr(p));
 	pcap_close(p);
 	return n;
 }
@@ -382,24 +447,34 @@ static void print_header(struct replay *r)
 	printf("\n");
 }
 
+/* A record the capture cut short (caplen < len): the program judged only
+ * the bytes captured, a live program sees the whole frame. */
+static void print_cut(uint32_t len_in, uint32_t wire)
+{
+	if (wire > len_in)
+		printf("  (cut: %u bytes on the wire)", wire);
+}
+
 static void print_not_runnable(struct replay *r, uint64_t idx, uint32_t len,
-			       enum nr_why why)
+			       uint32_t wire, enum nr_why why)
 {
 	if (r->quiet)
 		return;
 	if (r->json) {
 		printf("{\"index\":%llu,\"verdict\":\"NOT_RUNNABLE\",\"retval\":null,"
-		       "\"len_in\":%u,\"len_out\":null,\"modified\":false,"
+		       "\"len_in\":%u,\"len_wire\":%u,\"len_out\":null,\"modified\":false,"
 		       "\"runnable\":false,\"why\":\"%s\"}\n",
-		       (unsigned long long)idx, len, nr_key[why]);
+		       (unsigned long long)idx, len, wire, nr_key[why]);
 		return;
 	}
-	printf("%6llu  %-16s %5s %7u %7s  %-8s (%s)\n", (unsigned long long)idx,
+	printf("%6llu  %-16s %5s %7u %7s  %-8s (%s)", (unsigned long long)idx,
 	       "NOT_RUNNABLE", "-", len, "-", "-", nr_text[why]);
+	print_cut(len, wire);
+	printf("\n");
 }
 
 static void print_result(struct replay *r, uint64_t idx, const char *verdict,
-			 int ret, uint32_t len_in, uint32_t len_out,
+			 int ret, uint32_t len_in, uint32_t wire, uint32_t len_out,
 			 bool modified, const struct __sk_buff *skb,
 			 long long ns)
 {
@@ -407,8 +482,9 @@ static void print_result(struct replay *r, uint64_t idx, const char *verdict,
 		return;
 	if (r->json) {
 		printf("{\"index\":%llu,\"verdict\":\"%s\",\"retval\":%d,"
-		       "\"len_in\":%u,\"len_out\":%u,\"modified\":%s,\"runnable\":true",
-		       (unsigned long long)idx, verdict, ret, len_in, len_out,
+		       "\"len_in\":%u,\"len_wire\":%u,\"len_out\":%u,\"modified\":%s,"
+		       "\"runnable\":true",
+		       (unsigned long long)idx, verdict, ret, len_in, wire, len_out,
 		       modified ? "true" : "false");
 		if (r->is_tc)
 			printf(",\"mark\":%u,\"priority\":%u,\"cb0\":%u", skb->mark,
@@ -441,6 +517,7 @@ static void print_result(struct replay *r, uint64_t idx, const char *verdict,
 		else
 			printf(" %8s", "rewrites");
 	}
+	print_cut(len_in, wire);
 	printf("\n");
 }
 
@@ -477,9 +554,14 @@ static void print_summary(struct replay *r)
 					      nr_key[i], (unsigned long long)r->nr[i]);
 				first = 0;
 			}
-		ns_buf_printf(&b, "},\"modified\":%llu,\"maps\":{\"pinned\":%d,\"private\":%d}",
-			      (unsigned long long)r->modified, r->o.maps_reused,
-			      r->o.maps_private);
+		ns_buf_printf(&b, "},\"cut\":%llu,\"modified\":%llu,"
+			      "\"maps\":{\"pinned\":%d,\"private\":%d,\"loaded\":%s}",
+			      (unsigned long long)r->cut, (unsigned long long)r->modified,
+			      r->o.maps_reused, r->o.maps_private,
+			      r->o.obj ? "false" : "true");
+		if (r->expect_path)
+			ns_buf_printf(&b, ",\"mismatches\":%llu",
+				      (unsigned long long)r->mismatches);
 		{
 			/* What verifying the program cost (kernel >= 5.16;
 			 * 0 when it does not say). */
@@ -524,8 +606,13 @@ static void print_summary(struct replay *r)
 		if (r->nr[i])
 			printf("  %-20s %llu (%s)\n", "NOT_RUNNABLE",
 			       (unsigned long long)r->nr[i], nr_text[i]);
+	if (r->cut)
+		printf("  cut by the capture's snaplen: %llu (judged on the bytes captured; "
+		       "a live program sees whole frames)\n", (unsigned long long)r->cut);
 	printf("  modified: %llu\n", (unsigned long long)r->modified);
-	if (r->o.maps_reused)
+	if (!r->o.obj)
+		printf("  maps: the loaded program's own (live: this replay added to its counters)\n");
+	else if (r->o.maps_reused)
 		printf("  maps: %d pinned in %s, %d private\n", r->o.maps_reused,
 		       ns_g.pin_dir, r->o.maps_private);
 	else
@@ -550,10 +637,77 @@ static void print_summary(struct replay *r)
 		if (r->o.obj && ns_store_from_object(&st, r->o.obj)) {
 			printf("netsieve counters of this replay:\n");
 			ns_stats_report(&st, false, NULL);
+		} else if (!r->o.obj) {
+			printf("  (--stats: %s is a loaded program: its counters are the live ones, see netsieve stats)\n",
+			       r->obj_path);
 		} else {
 			printf("  (--stats: %s has no netsieve maps)\n", r->obj_path);
 		}
 	}
+}
+
+/* The --out temporary file, removed if a signal ends the run. */
+static char tmp_out[PATH_MAX];
+
+static void drop_tmp_out(int sig)
+{
+	if (tmp_out[0])
+		unlink(tmp_out);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* --out FILE through a symlink writes the file it points to. */
+static const char *out_target(const char *path)
+{
+	static char real[PATH_MAX];
+	struct stat st;
+
+	if (!lstat(path, &st) && S_ISLNK(st.st_mode) && realpath(path, real))
+		return real;
+	return path;
+}
+
+static __attribute__((noreturn)) void out_failed(pcap_dumper_t *dumper,
+						 const char *out_path, int err)
+{
+	pcap_dump_close(dumper);
+	unlink(tmp_out);
+	tmp_out[0] = 0;
+	ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", out_path, strerror(err));
+}
+
+/* One packet to --out; a failed write (a full disk) ends the run. */
+static void dump(pcap_dumper_t *dumper, const char *out_path,
+		 const struct pcap_pkthdr *h, const u_char *data)
+{
+	errno = 0;
+	pcap_dump((u_char *)dumper, h, data);
+	if (ferror(pcap_dump_file(dumper)))
+		out_failed(dumper, out_path, errno ? errno : EIO);
+}
+
+/* Flush and check the --out file; on error remove it and fail. */
+static void finish_out(pcap_dumper_t *dumper, const char *out_path)
+{
+	FILE *f = pcap_dump_file(dumper);
+	int err = 0;
+
+	errno = 0;
+	if (pcap_dump_flush(dumper) || ferror(f))
+		err = errno ? errno : EIO;
+	else if (fsync(fileno(f)))
+		err = errno;
+	if (err)
+		out_failed(dumper, out_path, err);
+	pcap_dump_close(dumper);
+	if (rename(tmp_out, out_path)) {
+		err = errno;
+		unlink(tmp_out);
+		tmp_out[0] = 0;
+		ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", out_path, strerror(err));
+	}
+	tmp_out[0] = 0;
 }
 
 int cmd_replay(int argc, char **argv)
@@ -574,13 +728,14 @@ int cmd_replay(int argc, char **argv)
 		{ 0 },
 	};
 	struct replay r = {};
-	char tmp_out[PATH_MAX] = "";
+	struct capture capt = {};
+	const char *out_path = NULL;
 	pcap_dumper_t *dumper = NULL;
 	pcap_t *cap, *dead = NULL;
 	struct pcap_pkthdr *h;
 	const u_char *data;
 	uint8_t *out;
-	uint64_t mismatches = 0, idx = 0;
+	uint64_t idx = 0;
 	int c, rc;
 
 	optind = 1;
@@ -621,11 +776,16 @@ int cmd_replay(int argc, char **argv)
 	r.pcap_path = argv[optind + 1];
 	if (r.out_all && !r.out_path)
 		usage_err("%s", "--out-all needs --out FILE");
+	if (r.prog_name && !r.prog_name[0])
+		usage_err("%s", "--prog needs a program name");
+	if (r.out_path && (!r.out_path[0] || !strcmp(r.out_path, "-")))
+		usage_err("--out '%s': give a file name (the packet list goes to stdout)",
+			  r.out_path);
 
 	/* Cheap checks first: the capture, then the object. */
-	if (strcmp(r.pcap_path, "-"))
-		validate_capture(r.pcap_path);
-	cap = open_capture(r.pcap_path);
+	read_capture(&capt, r.pcap_path);
+	validate_capture(&capt);
+	cap = open_capture(&capt);
 
 	if (!r.private_maps && ns_g.pin_dir_given && !ns_is_bpffs(ns_g.pin_dir))
 		ns_die(NS_EXIT_ENV, "--pin-dir %s: not a directory on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)",
@@ -646,20 +806,36 @@ int cmd_replay(int argc, char **argv)
 		read_expect(&r);
 
 	if (r.out_path) {
+		struct stat st;
+		mode_t mode = 0644;
 		int fd;
 
-		snprintf(tmp_out, sizeof(tmp_out), "%s.tmpXXXXXX", r.out_path);
+		/* Written next to its target and renamed over it: keep the
+		 * mode of a file already there. */
+		out_path = out_target(r.out_path);
+		if (!stat(out_path, &st) && S_ISREG(st.st_mode))
+			mode = st.st_mode & 07777;
+		if (strlen(out_path) + 11 > sizeof(tmp_out))
+			usage_err("--out '%s': the path is too long", r.out_path);
+		memcpy(tmp_out, out_path, strlen(out_path));
+		memcpy(tmp_out + strlen(out_path), ".tmpXXXXXX", 11);
+		signal(SIGINT, drop_tmp_out);
+		signal(SIGTERM, drop_tmp_out);
+		signal(SIGHUP, drop_tmp_out);
 		fd = mkstemp(tmp_out);
-		if (fd < 0)
+		if (fd < 0) {
+			tmp_out[0] = 0;
 			ns_die(NS_EXIT_INPUT, "%s: cannot create: %s", r.out_path,
 			       strerror(errno));
-		fchmod(fd, 0644);
+		}
+		fchmod(fd, mode);
 		close(fd);
 		dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, MAX_FRAME,
 							    PCAP_TSTAMP_PRECISION_NANO);
 		dumper = pcap_dump_open(dead, tmp_out);
 		if (!dumper) {
 			unlink(tmp_out);
+			tmp_out[0] = 0;
 			ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", r.out_path,
 			       pcap_geterr(dead));
 		}
@@ -682,10 +858,12 @@ int cmd_replay(int argc, char **argv)
 
 		idx++;
 		r.packets++;
+		if (h->len > h->caplen)
+			r.cut++;
 		e = expected(&r, idx);
 		if (h->caplen < 14) {
 			r.nr[NR_RUNT]++;
-			print_not_runnable(&r, idx, h->caplen, NR_RUNT);
+			print_not_runnable(&r, idx, h->caplen, h->len, NR_RUNT);
 			verdict = "NOT_RUNNABLE";
 			goto check;
 		}
@@ -714,13 +892,14 @@ int cmd_replay(int argc, char **argv)
 				enum nr_why why = h->caplen > 1514 ? NR_BIG : NR_REFUSED;
 
 				r.nr[why]++;
-				print_not_runnable(&r, idx, h->caplen, why);
+				print_not_runnable(&r, idx, h->caplen, h->len, why);
 				verdict = "NOT_RUNNABLE";
 				goto check;
 			}
 			if (dumper) {
 				pcap_dump_close(dumper);
 				unlink(tmp_out);
+				tmp_out[0] = 0;
 			}
 			if (err == ENODEV)
 				ns_die(NS_EXIT_ENV, "packet %llu: --ctx ifindex=%u: no such device",
@@ -761,7 +940,7 @@ int cmd_replay(int argc, char **argv)
 				r.bench_ns[r.nbench++] = tb.duration;
 			}
 		}
-		print_result(&r, idx, verdict, (int)t.retval, h->caplen,
+		print_result(&r, idx, verdict, (int)t.retval, h->caplen, h->len,
 			     t.data_size_out, modified, &skb_out, ns);
 
 		if (dumper && (r.out_all || !drops)) {
@@ -770,18 +949,18 @@ int cmd_replay(int argc, char **argv)
 
 			oh.caplen = t.data_size_out;
 			oh.len = (long)h->len + delta > 0 ? (bpf_u_int32)((long)h->len + delta) : oh.caplen;
-			pcap_dump((u_char *)dumper, &oh, out);
+			dump(dumper, out_path, &oh, out);
 			r.written++;
 		}
 		goto check_done;
 check:
 		if (dumper && r.out_all) {
-			pcap_dump((u_char *)dumper, h, data);
+			dump(dumper, out_path, h, data);
 			r.written++;
 		}
 check_done:
 		if (e && strcmp(e->verdict, verdict)) {
-			mismatches++;
+			r.mismatches++;
 			if (!r.json)
 				printf("MISMATCH packet %llu: expected %s (%s line %d), got %s\n",
 				       (unsigned long long)idx, e->verdict,
@@ -795,6 +974,7 @@ check_done:
 		if (dumper) {
 			pcap_dump_close(dumper);
 			unlink(tmp_out);
+			tmp_out[0] = 0;
 		}
 		ns_die(NS_EXIT_INPUT, "%s: capture is damaged after packet %llu: %s",
 		       r.pcap_path, (unsigned long long)idx, pcap_geterr(cap));
@@ -802,7 +982,7 @@ check_done:
 	/* Expectations naming packets the capture does not have. */
 	for (size_t i = 0; i < r.nexp; i++) {
 		if (r.exp[i].hi != UINT64_MAX && r.exp[i].hi > idx) {
-			mismatches++;
+			r.mismatches++;
 			if (!r.json)
 				printf("MISMATCH %s line %d: expects packets up to %llu, capture has %llu\n",
 				       r.expect_path, r.exp[i].line,
@@ -814,23 +994,19 @@ check_done:
 				       (unsigned long long)idx);
 		}
 	}
-	if (dumper) {
-		pcap_dump_close(dumper);
-		if (rename(tmp_out, r.out_path)) {
-			unlink(tmp_out);
-			ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", r.out_path,
-			       strerror(errno));
-		}
-	}
+	if (dumper)
+		finish_out(dumper, out_path);
 	print_summary(&r);
 	if (r.expect_path && !r.json)
-		printf("  expect: %llu mismatches\n", (unsigned long long)mismatches);
+		printf("  expect: %llu mismatches\n", (unsigned long long)r.mismatches);
 	pcap_close(cap);
 	if (dead)
 		pcap_close(dead);
 	free(out);
 	free(r.exp);
+	free(r.vc);
 	free(r.bench_ns);
+	free(capt.buf);
 	ns_obj_close(&r.o);
-	return mismatches ? NS_EXIT_FAIL : NS_EXIT_OK;
+	return r.mismatches ? NS_EXIT_FAIL : NS_EXIT_OK;
 }
