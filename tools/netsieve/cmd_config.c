@@ -79,12 +79,14 @@ static int cmd_init(int argc, char **argv)
 	struct ns_store s;
 	char parent[PATH_MAX], *p;
 
-	if (want_help(argc, argv) || argc > 2) {
+	if (!want_help(argc, argv) && argc > 2)
+		ns_die(NS_EXIT_USAGE, "init: unexpected '%s' (usage: netsieve init [OBJ])", argv[2]);
+	if (want_help(argc, argv)) {
 		printf("usage: netsieve [--pin-dir DIR] init [OBJ]\n\n"
 		       "Create and pin the netsieve maps (from OBJ, default xdp_firewall.o)\n"
 		       "without attaching anything; a later ip/tc attach of the same layout\n"
 		       "reuses them.  Running it again changes nothing.\n");
-		return want_help(argc, argv) ? NS_EXIT_OK : NS_EXIT_USAGE;
+		return NS_EXIT_OK;
 	}
 	obj = argc == 2 ? argv[1] : default_object("xdp_firewall.o");
 	/* The pin directory must end up on a bpffs: find the nearest existing
@@ -95,8 +97,21 @@ static int cmd_init(int argc, char **argv)
 	if (!parent[0] || !ns_is_bpffs(parent))
 		ns_die(NS_EXIT_ENV, "%s is not on a bpf filesystem (mount one with: "
 		       "mount -t bpf bpf /sys/fs/bpf)", parent[0] ? parent : "/");
-	mkdir_p(ns_g.pin_dir);
-	ns_obj_load(&o, obj, "", NS_PIN_CREATE);
+	{
+		struct stat st;
+		bool existed = !stat(ns_g.pin_dir, &st);
+
+		mkdir_p(ns_g.pin_dir);
+		ns_obj_load(&o, obj, "", NS_PIN_CREATE);
+		if (!o.maps_created && !o.maps_reused) {
+			/* Not a netsieve object: leave no empty directory. */
+			ns_obj_close(&o);
+			if (!existed)
+				rmdir(ns_g.pin_dir);
+			ns_die(NS_EXIT_OBJECT, "%s has no netsieve maps (%s*): init takes a "
+			       "netsieve object such as xdp_firewall.o", obj, NS_MAP_PREFIX);
+		}
+	}
 	printf("maps in %s: %d created, %d already pinned (reused)\n", ns_g.pin_dir,
 	       o.maps_created, o.maps_reused);
 	ns_obj_close(&o);
@@ -237,9 +252,11 @@ static int cmd_rule(int argc, char **argv)
 	struct ns_conf c, old;
 	char err[ERRLEN];
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		rule_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? NS_EXIT_USAGE : NS_EXIT_OK;
+	if (argc < 2)
+		ns_die(NS_EXIT_USAGE, "rule needs a subcommand: add, del, list, flush (see netsieve rule --help)");
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		rule_usage(stdout);
+		return NS_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "add")) {
 		struct ns_rule r;
@@ -303,6 +320,8 @@ static int cmd_rule(int argc, char **argv)
 				ac--;
 				av++;
 			} else if (!strcmp(av[0], "table")) {
+				if (t >= 0)
+					ns_die(NS_EXIT_USAGE, "rule list: table given twice (one table, or none for all)");
 				t = parse_table_opt(&ac, &av, NS_TABLE_XDP);
 			} else {
 				ns_die(NS_EXIT_USAGE, "rule list: unexpected '%s' (expected [table T] [--json])", av[0]);
@@ -356,27 +375,30 @@ static int cmd_policy(int argc, char **argv)
 	char err[ERRLEN];
 	int t, cls, act;
 
-	if (want_help(argc, argv) || argc < 2) {
-		fprintf(argc < 2 ? stderr : stdout,
-			"usage: netsieve [--pin-dir DIR] policy [table T] drop|pass\n"
-			"       netsieve policy [table T] unusable truncated|malformed|too-deep|all drop|pass\n"
-			"       netsieve policy [table T]          (show)\n\n"
-			"The verdict when no rule matches, and for frames the parser cannot use\n"
-			"(by class; the default is pass, and such frames are always counted).\n");
-		return argc < 2 ? NS_EXIT_USAGE : NS_EXIT_OK;
+	if (want_help(argc, argv)) {
+		printf("usage: netsieve [--pin-dir DIR] policy [table T] drop|pass\n"
+		       "       netsieve policy [table T] unusable truncated|malformed|too-deep|all drop|pass\n"
+		       "       netsieve policy [table T]          (show; every table without T)\n\n"
+		       "The verdict when no rule matches, and for frames the parser cannot use\n"
+		       "(by class; the default is pass, and such frames are always counted).\n");
+		return NS_EXIT_OK;
 	}
-	if (argc == 3 && !strcmp(argv[1], "table")) {
-		t = ns_table_by_name(argv[2]);
-		if (t < 0)
+	if (argc == 1 || (argc == 3 && !strcmp(argv[1], "table"))) {
+		t = argc == 1 ? -1 : ns_table_by_name(argv[2]);
+		if (argc == 3 && t < 0)
 			ns_die(NS_EXIT_USAGE, "unknown table '%s' (xdp, ingress, egress)", argv[2]);
 		ns_store_open(&s, false);
 		load_conf(&s, &c, false);
-		printf("table %s: policy %s", ns_table_names[t],
-		       c.t[t].policy == NS_ACT_DROP ? "drop" : "pass");
-		for (int k = 1; k < NS_RC_MAX; k++)
-			printf(", unusable %s %s", ns_rc_names[k],
-			       c.t[t].unusable[k] == NS_ACT_DROP ? "drop" : "pass");
-		printf("\n");
+		for (int u = 0; u < NS_TABLES; u++) {
+			if (t >= 0 && u != t)
+				continue;
+			printf("table %s: policy %s", ns_table_names[u],
+			       c.t[u].policy == NS_ACT_DROP ? "drop" : "pass");
+			for (int k = 1; k < NS_RC_MAX; k++)
+				printf(", unusable %s %s", ns_rc_names[k],
+				       c.t[u].unusable[k] == NS_ACT_DROP ? "drop" : "pass");
+			printf("\n");
+		}
 		return NS_EXIT_OK;
 	}
 	if (!ns_policy_parse(argc - 1, argv + 1, &t, &cls, &act, err, sizeof(err)))
@@ -433,9 +455,11 @@ static int cmd_set(int argc, char **argv)
 	const char *sub;
 	int i;
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		set_usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? NS_EXIT_USAGE : NS_EXIT_OK;
+	if (argc < 2)
+		ns_die(NS_EXIT_USAGE, "set needs a subcommand: add, del, list, flush, load, destroy (see netsieve set --help)");
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		set_usage(stdout);
+		return NS_EXIT_OK;
 	}
 	sub = argv[1];
 	if (!strcmp(sub, "list")) {
@@ -496,7 +520,7 @@ static int cmd_set(int argc, char **argv)
 		if (i < 0)
 			ns_die(NS_EXIT_USAGE, "set add: %s", err);
 		before = c.sets[i].n4 + c.sets[i].n6;
-		if (!ns_set_add_words(&c, i, argc - 3, argv + 3, err, sizeof(err)))
+		if (!ns_set_add_words(&c, i, argc - 3, argv + 3, true, err, sizeof(err)))
 			ns_die(NS_EXIT_USAGE, "set add: %s; nothing was changed", err);
 		commit_sets(&s, &c, &old, i);
 		printf("set %s: %s%zu prefix%s added, %zu in all\n", argv[2], created ? "created, " : "",
@@ -517,6 +541,11 @@ static int cmd_set(int argc, char **argv)
 	if (!strcmp(sub, "del") || !strcmp(sub, "delete")) {
 		if (argc < 4)
 			ns_die(NS_EXIT_USAGE, "set del needs NAME and at least one PREFIX");
+		struct ns_buf absent = {};
+		int removed = 0;
+
+		/* Like set add, idempotent: a prefix already absent is named,
+		 * not an error.  Every prefix is checked before anything is. */
 		for (int w = 3; w < argc; w++) {
 			struct ns_pfx4 p4;
 			struct ns_pfx6 p6;
@@ -524,13 +553,43 @@ static int cmd_set(int argc, char **argv)
 
 			if (!ns_parse_prefix(argv[w], &fam, &p4, &p6, err, sizeof(err)))
 				ns_die(NS_EXIT_USAGE, "set del: %s; nothing was changed", err);
-			if (fam == 4 ? !ns_set_del4(&c.sets[i], p4) : !ns_set_del6(&c.sets[i], p6))
-				ns_die(NS_EXIT_USAGE, "set del: %s is not in set %s; nothing was changed",
-				       argv[w], argv[2]);
 		}
-		commit_sets(&s, &c, &old, i);
-		printf("set %s: %d prefix%s removed, %zu left\n", argv[2], argc - 3,
-		       argc - 3 == 1 ? "" : "es", c.sets[i].n4 + c.sets[i].n6);
+		for (int w = 3; w < argc; w++) {
+			struct ns_pfx4 p4;
+			struct ns_pfx6 p6;
+			bool dup = false;
+			int fam;
+
+			ns_parse_prefix(argv[w], &fam, &p4, &p6, err, sizeof(err));
+			if (fam == 4 ? ns_set_del4(&c.sets[i], p4) : ns_set_del6(&c.sets[i], p6)) {
+				removed++;
+				continue;
+			}
+			for (int v = 3; v < w && !dup; v++) {
+				struct ns_pfx4 q4;
+				struct ns_pfx6 q6;
+				int qf;
+
+				ns_parse_prefix(argv[v], &qf, &q4, &q6, err, sizeof(err));
+				dup = qf == fam && (fam == 4 ? q4.addr == p4.addr && q4.plen == p4.plen :
+						   q6.addr == p6.addr && q6.plen == p6.plen);
+			}
+			if (!dup) {
+				if (fam == 4)
+					ns_format_pfx4(&p4, err, sizeof(err));
+				else
+					ns_format_pfx6(&p6, err, sizeof(err));
+				ns_buf_printf(&absent, "%s%s", absent.s ? ", " : "", err);
+			}
+		}
+		if (removed)
+			commit_sets(&s, &c, &old, i);
+		printf("set %s: %d prefix%s removed, %zu left", argv[2], removed,
+		       removed == 1 ? "" : "es", c.sets[i].n4 + c.sets[i].n6);
+		if (absent.s)
+			printf(" (not in the set: %s)", absent.s);
+		printf("\n");
+		ns_buf_free(&absent);
 		return NS_EXIT_OK;
 	}
 	if (!strcmp(sub, "flush")) {
@@ -544,7 +603,7 @@ static int cmd_set(int argc, char **argv)
 	if (!strcmp(sub, "load")) {
 		if (argc != 4)
 			ns_die(NS_EXIT_USAGE, "set load takes NAME FILE");
-		if (argc == 4 && !ns_set_load_file(&c, i, argv[3], false, err, sizeof(err)))
+		if (argc == 4 && !ns_set_load_file(&c, i, argv[3], false, true, err, sizeof(err)))
 			ns_die(NS_EXIT_INPUT, "set load: %s; nothing was changed", err);
 		commit_sets(&s, &c, &old, i);
 		printf("set %s: %zu IPv4 and %zu IPv6 prefixes loaded\n", argv[2], c.sets[i].n4,
@@ -566,20 +625,13 @@ static int cmd_set(int argc, char **argv)
 
 /* ---- load / save ------------------------------------------------------------- */
 
-/* Has the configuration of table t moved away from old's? */
-static bool table_changed(const struct ns_conf *c, const struct ns_conf *old, int t)
-{
-	return c->t[t].n != old->t[t].n || c->t[t].policy != old->t[t].policy ||
-	       memcmp(c->t[t].unusable, old->t[t].unusable, sizeof(c->t[t].unusable));
-}
-
 static int cmd_load(int argc, char **argv)
 {
 	struct ns_store s;
 	struct ns_conf c, old;
 	bool touched[NS_MAX_SETS] = {}, only[NS_TABLES] = {}, some = false;
 	char err[ERRLEN], dirbuf[PATH_MAX], *line = NULL;
-	const char *path;
+	const char *path, *base;
 	size_t linecap = 0;
 	FILE *f;
 	int lineno = 0, total = 0;
@@ -606,7 +658,9 @@ static int cmd_load(int argc, char **argv)
 	f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	if (!f)
 		ns_die(NS_EXIT_INPUT, "%s: %s", path, strerror(errno));
+	/* set load paths are relative to the file's directory */
 	snprintf(dirbuf, sizeof(dirbuf), "%s", strcmp(path, "-") ? path : ".");
+	base = strcmp(path, "-") ? dirname(dirbuf) : ".";
 
 	ns_store_open(&s, true);
 	load_conf(&s, &c, true);
@@ -619,9 +673,10 @@ static int cmd_load(int argc, char **argv)
 		c.t[t].policy = NS_ACT_PASS;
 		memset(c.t[t].unusable, NS_ACT_PASS, sizeof(c.t[t].unusable));
 	}
+	errno = 0;
 	while (getline(&line, &linecap, f) > 0) {
 		char **words;
-		int n;
+		int n, lt;
 
 		lineno++;
 		/* Any number of words (a set add line may list thousands). */
@@ -629,21 +684,27 @@ static int cmd_load(int argc, char **argv)
 		if (!words)
 			ns_die(NS_EXIT_FAIL, "out of memory");
 		n = ns_split_words(line, words, strlen(line) / 2 + 1);
-		if (!ns_conf_apply_words(&c, n, words, touched,
-					 strcmp(path, "-") ? dirname(dirbuf) : ".", err, sizeof(err)))
+		if (!ns_conf_apply_words(&c, n, words, touched, base, &lt, err, sizeof(err)))
 			ns_die(NS_EXIT_INPUT, "%s:%d: %s; nothing was changed", path, lineno, err);
-		for (int t = 0; some && t < NS_TABLES; t++)
-			if (!only[t] && table_changed(&c, &old, t))
-				ns_die(NS_EXIT_INPUT, "%s:%d: table %s is not being loaded (name "
-				       "it with 'table %s'); nothing was changed", path, lineno,
-				       ns_table_names[t], ns_table_names[t]);
+		if (some && lt >= 0 && !only[lt])
+			ns_die(NS_EXIT_INPUT, "%s:%d: table %s is not being loaded (name "
+			       "it with 'table %s'); nothing was changed", path, lineno,
+			       ns_table_names[lt], ns_table_names[lt]);
 		if (n && !strcmp(words[0], "rule"))
 			total++;
 		free(words);
+		errno = 0;
 	}
+	/* A directory opens but does not read (EISDIR): not an empty file. */
+	if (ferror(f))
+		ns_die(NS_EXIT_INPUT, "%s: cannot read: %s; nothing was changed", path,
+		       strerror(errno ? errno : EIO));
 	free(line);
 	if (f != stdin)
 		fclose(f);
+	for (int i = 0; i < NS_MAX_SETS; i++)
+		if (touched[i])
+			ns_set_normalize(&c.sets[i]);
 	/* Rules identical to live ones keep their id and counters. */
 	for (int t = 0; t < NS_TABLES; t++) {
 		bool *taken = calloc(old.t[t].n + 1, sizeof(bool));
@@ -669,15 +730,14 @@ static int cmd_save(int argc, char **argv)
 	struct ns_store s;
 	struct ns_conf c;
 
-	if (want_help(argc, argv) || argc != 1) {
-		bool help = want_help(argc, argv);
-
-		fprintf(help ? stdout : stderr,
-			"usage: netsieve [--pin-dir DIR] save\n\n"
-			"Print the live configuration (sets, policies, rules) as a file that\n"
-			"'netsieve load' takes.\n");
-		return help ? NS_EXIT_OK : NS_EXIT_USAGE;
+	if (want_help(argc, argv)) {
+		printf("usage: netsieve [--pin-dir DIR] save\n\n"
+		       "Print the live configuration (sets, policies, rules) as a file that\n"
+		       "'netsieve load' takes.\n");
+		return NS_EXIT_OK;
 	}
+	if (argc != 1)
+		ns_die(NS_EXIT_USAGE, "save: unexpected '%s' (it takes no arguments)", argv[1]);
 	ns_store_open(&s, false);
 	load_conf(&s, &c, true);
 	ns_conf_save(&c, stdout);

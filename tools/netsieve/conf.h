@@ -152,19 +152,23 @@ void ns_compiled_usage(const struct ns_compiled *k, uint32_t *bitmaps,
 
 /* ---- config file (conffile.c) ----------------------------------------- */
 /* Apply one configuration line (words of a CLI command without "netsieve")
- * to c.  base_dir resolves `set load` paths. */
+ * to c.  base_dir resolves `set load` paths.  *table: the table the line
+ * configures (-1: none, a set line).  With touched (a load file), sets are
+ * left unsorted: the caller runs ns_set_normalize() on the touched ones. */
 bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv,
-			 bool *touched, const char *base_dir, char *err,
-			 size_t errlen);
+			 bool *touched, const char *base_dir, int *table,
+			 char *err, size_t errlen);
 void ns_conf_save(struct ns_conf *c, FILE *out);
 bool ns_policy_parse(int argc, char **argv, int *table, int *cls, int *action,
 		     char *err, size_t len);
 void ns_policy_apply(struct ns_conf *c, int table, int cls, int action);
 int ns_set_get(struct ns_conf *c, const char *name, bool create, char *err,
 	       size_t len);
-bool ns_set_add_words(struct ns_conf *c, int i, int n, char **words, char *err,
+bool ns_set_add_words(struct ns_conf *c, int i, int n, char **words, bool normalize,
+		      char *err,
 		      size_t len);
 bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
+		      bool normalize,
 		      char *err, size_t len);
 bool ns_rule_insert(struct ns_conf *c, struct ns_rule *r, struct ns_rule_parse *p,
 		    char *err, size_t len);

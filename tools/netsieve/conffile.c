@@ -97,8 +97,8 @@ int ns_set_get(struct ns_conf *c, const char *name, bool create, char *err, size
 }
 
 /* Add prefixes words[0..n) to set i; all or nothing. */
-bool ns_set_add_words(struct ns_conf *c, int i, int n, char **words, char *err,
-		      size_t len)
+bool ns_set_add_words(struct ns_conf *c, int i, int n, char **words, bool normalize,
+		      char *err, size_t len)
 {
 	struct ns_set *s = &c->sets[i];
 	size_t n4 = s->n4, n6 = s->n6;
@@ -118,16 +118,22 @@ bool ns_set_add_words(struct ns_conf *c, int i, int n, char **words, char *err,
 		else
 			ns_set_add6(s, p6);
 	}
-	ns_set_normalize(s);
+	/* A load file adds a big set 8 prefixes a line: its caller sorts
+	 * once at the end instead of once a line. */
+	if (normalize)
+		ns_set_normalize(s);
 	return true;
 }
 
-/* Read prefixes from path into set i (after its contents when append). */
+/* Read prefixes from path into set i (after its contents when append);
+ * lines of any length, any number of prefixes per line. */
 bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
-		      char *err, size_t len)
+		      bool normalize, char *err, size_t len)
 {
 	FILE *f = fopen(path, "r");
-	char line[4096];
+	char *line = NULL, **words = NULL;
+	size_t linecap = 0, wcap = 0, n4, n6;
+	ssize_t got;
 	int lineno = 0;
 	struct ns_set *s = &c->sets[i];
 
@@ -135,34 +141,55 @@ bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
 		return ns_fail(err, len, "%s: %s", path, strerror(errno));
 	if (!append)
 		ns_set_clear(s);
-	while (fgets(line, sizeof(line), f)) {
-		char *words[256];
+	n4 = s->n4;
+	n6 = s->n6;
+#define LOAD_FAIL(...) do {                                                    \
+		free(line);                                                    \
+		free(words);                                                   \
+		fclose(f);                                                     \
+		s->n4 = n4;                                                    \
+		s->n6 = n6;                                                    \
+		return ns_fail(err, len, __VA_ARGS__);                         \
+	} while (0)
+	errno = 0;
+	while ((got = getline(&line, &linecap, f)) > 0) {
+		size_t need = (size_t)got / 2 + 2;
 		int n;
 
 		lineno++;
-		n = ns_split_words(line, words, 256);
-		if (n < 0) {
-			fclose(f);
-			return ns_fail(err, len, "%s:%d: too many words on one line", path, lineno);
+		if (need > wcap) {
+			free(words);
+			wcap = need;
+			words = calloc(wcap, sizeof(*words));
+			if (!words)
+				ns_die(NS_EXIT_FAIL, "out of memory");
 		}
+		n = ns_split_words(line, words, (int)(wcap - 1));
 		for (int w = 0; w < n; w++) {
 			struct ns_pfx4 p4;
 			struct ns_pfx6 p6;
 			char e2[256];
 			int fam;
 
-			if (!ns_parse_prefix(words[w], &fam, &p4, &p6, e2, sizeof(e2))) {
-				fclose(f);
-				return ns_fail(err, len, "%s:%d: %s", path, lineno, e2);
-			}
+			if (!ns_parse_prefix(words[w], &fam, &p4, &p6, e2, sizeof(e2)))
+				LOAD_FAIL("%s:%d: %s", path, lineno, e2);
 			if (fam == 4)
 				ns_set_add4(s, p4);
 			else
 				ns_set_add6(s, p6);
 		}
+		errno = 0;
 	}
+	/* A directory opens but does not read (EISDIR): that is not an
+	 * empty file. */
+	if (ferror(f))
+		LOAD_FAIL("%s: cannot read: %s", path, strerror(errno ? errno : EIO));
+#undef LOAD_FAIL
+	free(line);
+	free(words);
 	fclose(f);
-	ns_set_normalize(s);
+	if (normalize)
+		ns_set_normalize(s);
 	return true;
 }
 
@@ -197,8 +224,9 @@ bool ns_rule_insert(struct ns_conf *c, struct ns_rule *r, struct ns_rule_parse *
 }
 
 bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched,
-			 const char *base_dir, char *err, size_t len)
+			 const char *base_dir, int *table, char *err, size_t len)
 {
+	*table = -1;
 	if (argc == 0)
 		return true;
 	if (argc >= 2 && !strcmp(argv[0], "rule") && !strcmp(argv[1], "add")) {
@@ -207,6 +235,7 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 
 		if (!ns_rule_parse(c, argc - 2, argv + 2, &r, &p, err, len))
 			return false;
+		*table = p.table < 0 ? NS_TABLE_XDP : p.table;
 		return ns_rule_insert(c, &r, &p, err, len);
 	}
 	if (!strcmp(argv[0], "policy")) {
@@ -214,6 +243,7 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 
 		if (!ns_policy_parse(argc - 1, argv + 1, &t, &cls, &act, err, len))
 			return false;
+		*table = t;
 		ns_policy_apply(c, t, cls, act);
 		return true;
 	}
@@ -229,7 +259,7 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 			touched[i] = true;
 		}
 		if (!strcmp(argv[1], "add"))
-			return ns_set_add_words(c, i, argc - 3, argv + 3, err, len);
+			return ns_set_add_words(c, i, argc - 3, argv + 3, !touched, err, len);
 		if (argc != 4)
 			return ns_fail(err, len, "set load takes NAME FILE");
 		{
@@ -240,7 +270,7 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 			else
 				snprintf(path, sizeof(path), "%s/%s", base_dir, argv[3]);
 			/* Inside a file, set load adds to earlier lines. */
-			return ns_set_load_file(c, i, path, true, err, len);
+			return ns_set_load_file(c, i, path, true, !touched, err, len);
 		}
 	}
 	return ns_fail(err, len, "'%s%s%s' is not a configuration line (rule add, policy, set add, set load)",

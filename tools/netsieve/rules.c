@@ -60,6 +60,24 @@ static uint32_t mask4(int plen)
 	return plen ? ~0u << (32 - plen) : 0;
 }
 
+/* A prefix length: decimal digits, no sign, no leading zero, up to max. */
+static bool parse_plen(const char *s, uint64_t max, uint64_t *plen)
+{
+	uint64_t v = 0;
+
+	if (!*s || (s[0] == '0' && s[1]))
+		return false;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > max)
+			return false;
+	}
+	*plen = v;
+	return true;
+}
+
 bool ns_parse_prefix(const char *s, int *family, struct ns_pfx4 *p4,
 		     struct ns_pfx6 *p6, char *err, size_t errlen)
 {
@@ -79,15 +97,20 @@ bool ns_parse_prefix(const char *s, int *family, struct ns_pfx4 *p4,
 		struct in6_addr a;
 		u128 v = 0;
 
-		if (inet_pton(AF_INET6, buf, &a) != 1)
+		if (inet_pton(AF_INET6, buf, &a) != 1) {
+			/* 192.0.2.1:80: a port where an address goes */
+			if (strchr(buf, '.') && strchr(buf, ':') == strrchr(buf, ':'))
+				return ns_fail(err, errlen, "'%s' is not an address or prefix "
+					       "(ports go in sport/dport)", s);
 			return ns_fail(err, errlen, "'%s' is not an IPv6 address or prefix", s);
+		}
 		for (int i = 0; i < 16; i++)
 			v = (v << 8) | a.s6_addr[i];
 		plen = 128;
-		if (has_len && (!isdigit((unsigned char)slash[1]) ||
-				!ns_parse_u64(slash + 1, 0, 128, &plen)))
+		if (has_len && !parse_plen(slash + 1, 128, &plen))
 			return ns_fail(err, errlen,
-				    "bad prefix '%s': the length after / must be 0-128", s);
+				    "bad prefix '%s': the length after / must be a number 0-128 "
+				    "(decimal, no leading zero)", s);
 		if (v & ~mask6(plen)) {
 			struct ns_pfx6 fix = { v & mask6(plen), plen };
 			char fb[64];
@@ -110,10 +133,10 @@ bool ns_parse_prefix(const char *s, int *family, struct ns_pfx4 *p4,
 			return ns_fail(err, errlen, "'%s' is not an IPv4 or IPv6 address or prefix", s);
 		v = ntohl(a.s_addr);
 		plen = 32;
-		if (has_len && (!isdigit((unsigned char)slash[1]) ||
-				!ns_parse_u64(slash + 1, 0, 32, &plen)))
+		if (has_len && !parse_plen(slash + 1, 32, &plen))
 			return ns_fail(err, errlen,
-				    "bad prefix '%s': the length after / must be 0-32", s);
+				    "bad prefix '%s': the length after / must be a number 0-32 "
+				    "(decimal, no leading zero)", s);
 		if (v & ~mask4(plen)) {
 			struct ns_pfx4 fix = { v & mask4(plen), plen };
 			char fb[32];
@@ -345,6 +368,8 @@ static bool parse_http(const char *s, uint16_t *mask, char *err, size_t len)
 		return ns_fail(err, len, "http '%.20s...': too long", s);
 	strcpy(buf, s);
 	*mask = 0;
+	if (!*s || *s == ',' || s[strlen(s) - 1] == ',' || strstr(s, ",,"))
+		return ns_fail(err, len, "http '%s': an empty item in the list", s);
 	for (w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
 		int k;
 
@@ -500,6 +525,8 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 
 			if (HAS(NS_DIM_ICMP))
 				return ns_fail(err, len, "icmp-type given twice");
+			if (strlen(val) >= sizeof(buf))
+				return ns_fail(err, len, "icmp-type '%.20s...': expected TYPE or TYPE/CODE, each 0-255", val);
 			snprintf(buf, sizeof(buf), "%s", val);
 			sl = strchr(buf, '/');
 			if (sl)
