@@ -652,3 +652,29 @@ def test_loaded_program_says_its_counters_are_live(pin_dir):
     r = ns("replay", "--stats", f"pinned:{progs}/subj_xdp", SEED)
     assert "maps: the loaded program's own (live" in r.stdout
     assert "is a loaded program: its counters are the live ones" in r.stdout
+
+
+def _pcapng_two_interfaces(path, second_linktype):
+    import struct
+
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        n = 12 + len(body)
+        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+    frame = bytes.fromhex("ffffffffffff0200000000010806") + b"\0" * 28  # ARP-ish
+    data = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    data += block(1, struct.pack("<HHI", 1, 0, 262144))
+    data += block(6, struct.pack("<IIIII", 0, 0, 0, len(frame), len(frame)) + frame)
+    data += block(1, struct.pack("<HHI", second_linktype, 0, 262144))
+    data += block(6, struct.pack("<IIIII", 1, 0, 0, len(frame), len(frame)) + frame)
+    path.write_bytes(data)
+
+
+def test_pcapng_later_interface_not_ethernet(tmp):
+    p = tmp / "mixed.pcapng"
+    _pcapng_two_interfaces(p, 113)
+    one_line_error(ns("replay", SEED_O, p), 3, "link type LINUX_SLL", "not Ethernet")
+    _pcapng_two_interfaces(p, 1)
+    r = ns("replay", "--quiet", SEED_O, p)
+    assert r.returncode == 0 and "summary: 2 packets" in r.stdout, r.stderr

@@ -420,9 +420,22 @@ static uint64_t validate_capture(const struct capture *c)
 
 	while ((rc = pcap_next_ex(p, &h, &d)) == 1)
 		n++;
-	if (rc == PCAP_ERROR)
+	if (rc == PCAP_ERROR) {
+		const char *e = pcap_geterr(p), *t = strstr(e, "has a type ");
+		int dlt;
+
+		/* pcapng: a later interface of another link type */
+		if (t && strstr(e, "different from the type of the first interface") &&
+		    sscanf(t, "has a type %d", &dlt) == 1) {
+			const char *name = pcap_datalink_val_to_name(dlt);
+
+			ns_die(NS_EXIT_INPUT,
+			       "%s: an interface after packet %llu has link type %s (DLT %d), not Ethernet (EN10MB): only Ethernet captures can be replayed",
+			       c->path, (unsigned long long)n, name ? name : "unknown", dlt);
+		}
 		ns_die(NS_EXIT_INPUT, "%s: capture is damaged after packet %llu: %s",
-		       c->path, (unsigned long long)n, pcap_geterr(p));
+		       c->path, (unsigned long long)n, e);
+	}
 	pcap_close(p);
 	return n;
 }
