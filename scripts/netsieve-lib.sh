@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: NS_ERR, XDP_* and the like are set here for the scripts to read)
 # Shared by the netsieve runbook scripts (sourced, not run).  Every ip/tc call
 # goes through ns_run so that -v shows exactly what is executed.
 
@@ -21,9 +22,51 @@ ns_has_line() {
 	[ -n "$(grep -E -- "$1" || true)" ]
 }
 
+# With -v: the command, quoted so that it can be pasted back, with the
+# TC_BPF_MNT that decides where ip and tc pin maps.
+ns_show() {
+	local cmd pre=
+	[ "$NS_VERBOSE" = 1 ] || return 0
+	cmd=$(printf '%q ' "$@")
+	case "$1" in
+	ip|tc) [ -z "${TC_BPF_MNT:-}" ] || pre="TC_BPF_MNT=$(printf '%q' "$TC_BPF_MNT") " ;;
+	esac
+	printf '+ %s%s\n' "$pre" "${cmd% }" >&2
+}
+
 ns_run() {
-	if [ "$NS_VERBOSE" = 1 ]; then printf '+ %s\n' "$*" >&2; fi
+	ns_show "$@"
 	"$@"
+}
+
+# Like ns_run, but the command's stderr is kept, not shown: on failure
+# NS_ERR holds its last line, for a one-line error naming the cause.
+ns_try() {
+	local errf rc=0
+	errf=$(mktemp "${TMPDIR:-/tmp}/netsieve-err.XXXXXX")
+	ns_show "$@"
+	"$@" 2>"$errf" || rc=$?
+	NS_ERR=$(grep -v '^[[:space:]]*$' "$errf" | sed -n '$p' || true)
+	if [ "$rc" != 0 ] && [ "$NS_VERBOSE" = 1 ]; then cat "$errf" >&2; fi
+	rm -f "$errf"
+	return "$rc"
+}
+
+# ip and tc pin maps under ${TC_BPF_MNT:-/sys/fs/bpf}.  A TC_BPF_MNT that is
+# not a mounted bpffs would make them mount a fresh one there: new, empty
+# maps, a firewall with no rules.  Refuse that.
+ns_require_bpffs() {
+	local mnt=${TC_BPF_MNT:-}
+	[ -n "$mnt" ] || return 0
+	[ -d "$mnt" ] || ns_die "TC_BPF_MNT=$mnt does not exist: mount a bpf filesystem there first (mount -t bpf bpf $mnt)"
+	[ "$(stat -f -c %T "$mnt" 2>/dev/null)" = bpf_fs ] ||
+		ns_die "TC_BPF_MNT=$mnt is not a bpf filesystem (mount -t bpf bpf $mnt), so ip/tc would pin new, empty maps"
+}
+
+# True when the BPF object $1 defines a program (function symbol) named $2.
+# (The symbol name sits NUL-terminated in the ELF string table.)
+ns_obj_has_prog() {
+	LC_ALL=C grep -qaP "\\x00$2\\x00" "$1"
 }
 
 # Where the BPF objects are: NETSIEVE_OBJDIR, the build/ directory of a
@@ -45,15 +88,18 @@ ns_require_dev() {
 }
 
 # Sets XDP_MODE (none|native|generic|offload), XDP_ID and XDP_NAME for $1.
+# The mode is the word ip prints right after "mtu N" on the first line
+# (not anywhere on it: "master xdp" names a bridge called xdp).
 ns_xdp_state() {
-	local out first
+	local out first word
 	out=$(ip -d link show dev "$1") || ns_die "no network device '$1' in this namespace"
 	first=${out%%$'\n'*}
-	XDP_MODE=none XDP_ID= XDP_NAME=
-	case "$first" in
-	*" xdpgeneric"*) XDP_MODE=generic ;;
-	*" xdpoffload"*) XDP_MODE=offload ;;
-	*" xdp "*|*" xdpdrv "*) XDP_MODE=native ;;
+	word=$(ns_first_match 's/.* mtu [0-9][0-9]* \(xdp[a-z]*\)\(\/id:[0-9]*\)\{0,1\} .*/\1/p' <<<"$first")
+	XDP_MODE=none XDP_ID='' XDP_NAME=''
+	case "$word" in
+	xdpgeneric) XDP_MODE=generic ;;
+	xdpoffload) XDP_MODE=offload ;;
+	xdp|xdpdrv) XDP_MODE=native ;;
 	esac
 	if [ "$XDP_MODE" != none ]; then
 		XDP_ID=$(ns_first_match 's/.*prog\/xdp id \([0-9]*\).*/\1/p' <<<"$out")

@@ -85,7 +85,7 @@ BAD = [
     (["set", "list", "nope"], 2, ["no set named 'nope'"]),
     (["load", "/nonexistent.conf"], 3, ["/nonexistent.conf"]),
     (["load", "table", "wan", "-"], 2, ["unknown table 'wan'"]),
-    (["load", "table", "egress"], 2, ["usage", "load [table T]... FILE"]),
+    (["load", "table", "egress"], 2, ["usage", "load [--check] [table T]... FILE"]),
     (["load", "table"], 2, ["table needs a value"]),
     (["rule", "add", "proto", "icmp", "icmp-type", "0x000000000000000000000000000000008", "action", "drop"], 2, ["icmp-type '0x0000"]),
     (["rule", "add", "proto", "icmp", "icmp-type", "8/0x00000000000000000000000000000zzz", "action", "drop"], 2, ["icmp-type"]),
@@ -445,3 +445,44 @@ def test_save_load_of_a_big_set_is_not_quadratic(fw):
     assert r.returncode == 0, r.stderr
     assert str(n) in fw.ok("set", "list")
     assert "src @big action drop" in fw.ok("rule", "list")
+
+
+def test_stats_watch_goes_on_while_the_configuration_changes(fw):
+    """Every commit renumbers rules; --watch lines the counts up by rule id
+    and keeps printing (it used to start over and print nothing)."""
+    import time
+    proc = subprocess.Popen([obj("netsieve"), "--pin-dir", fw.pin_dir, "stats", "--watch",
+                             "1", "--count", "3", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 20
+        i = 0
+        while proc.poll() is None and time.time() < deadline:
+            fw.ok("rule", "add", "proto", "udp", "dport", str(1000 + i), "action", "drop")
+            if i % 2:
+                fw.ok("rule", "del", str(fw.rules()[-1]["id"]))
+            i += 1
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = [json.loads(l) for l in out.splitlines()]
+    assert len(lines) == 3 and all(l["rates"] for l in lines)
+    xdp = lines[-1]["tables"][0]
+    assert isinstance(xdp["verdicts"]["policy_pass"]["packets"], float)
+    assert xdp["verdicts"]["rule_drop"]["packets"] == 0.0
+    assert xdp["rules_count"] == len(xdp["rules"]) >= 2
+
+
+def test_load_check_changes_nothing(fw, tmp):
+    before = snapshot(fw)
+    p = tmp / "new.rules"
+    p.write_text("rule add table egress proto tcp dport 22 action classify 1:10\n")
+    out = fw.ok("load", "--check", "table", "egress", p)
+    assert out.strip() == (f"checked {p}: 1 rules (xdp 2, ingress 1, egress 1); "
+                           "nothing was changed")
+    one_line_error(fw.cli("load", "--check", "table", "ingress", p), 3,
+                   "table egress is not being loaded")
+    assert snapshot(fw) == before

@@ -174,3 +174,50 @@ rule add proto tcp action drop
                         "XDP_PASS", "XDP_PASS"]
     live = ["XDP_PASS" if f"pkt{i}".encode() in seen else "XDP_DROP" for i in range(len(pkts))]
     assert live == verdicts
+
+
+def _xdp(lab, dev):
+    out = lab.sh("ip", "-d", "link", "show", dev, ns=lab.b).stdout
+    first = out.splitlines()[0]
+    mode = next((w for w in first.split() if w.startswith("xdp")), None)
+    name = out.split(" name ")[1].split()[0] if "prog/xdp" in out else None
+    return mode, name
+
+
+def test_xdp_attach_keeps_mode_checks_object_first_and_rolls_back(lab):
+    # Again without --mode: the mode it runs in is kept.
+    lab.sh(ATTACH, "lo", "--mode", "generic", ns=lab.b)
+    r = lab.sh(ATTACH, "lo", ns=lab.b)
+    assert "(generic," in r.stdout and _xdp(lab, "lo") == ("xdpgeneric", "xdp_firewall")
+    # A mode the driver lacks: one line with ip's reason, the old attachment back.
+    r = lab.sh(ATTACH, "lo", "--mode", "native", ns=lab.b, check=False)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "native" in r.stderr and "runs in generic mode again" in r.stderr
+    assert _xdp(lab, "lo") == ("xdpgeneric", "xdp_firewall")
+    # Not the firewall's object: refused before anything changes.
+    lab.sh(ATTACH, lab.vb, ns=lab.b)
+    for other in (obj("seed_xdp.o"), obj("cls_firewall.o")):
+        r = lab.sh(ATTACH, lab.vb, "--obj", other, "--force", ns=lab.b, check=False)
+        assert r.returncode == 1 and "has no program xdp_firewall" in r.stderr
+        assert _xdp(lab, lab.vb) == ("xdp", "xdp_firewall")
+    # -v: the exact, pasteable command with the pin location.
+    r = lab.sh(DETACH, lab.vb, "-v", ns=lab.b)
+    assert f"+ TC_BPF_MNT={lab.mnt} ip link set dev {lab.vb} xdpdrv off" in r.stderr
+
+
+def test_xdp_state_is_not_fooled_by_a_bridge_named_xdp(lab):
+    lab.sh("ip", "link", "add", "name", "xdp", "type", "bridge", ns=lab.b)
+    lab.sh("ip", "link", "add", "brp0", "type", "veth", "peer", "name", "brp1", ns=lab.b)
+    lab.sh("ip", "link", "set", "brp0", "master", "xdp", ns=lab.b)
+    r = lab.sh(ATTACH, "brp0", ns=lab.b)
+    assert "xdp_firewall attached to brp0 (native" in r.stdout
+    assert "no XDP program" in lab.sh(DETACH, "brp1", ns=lab.b).stdout
+
+
+def test_scripts_refuse_a_pin_location_that_is_not_bpffs(lab, tmp):
+    for mnt, needle in ((str(tmp / "nope"), "does not exist"), (str(tmp), "not a bpf filesystem")):
+        env = dict(lab.env, TC_BPF_MNT=mnt)
+        r = lab.sh(ATTACH, lab.vb, ns=lab.b, env=env, check=False)
+        assert r.returncode == 1 and needle in r.stderr and len(r.stderr.splitlines()) == 1
+        assert _xdp(lab, lab.vb) == (None, None)
+    assert not (tmp / "nope").exists()

@@ -139,6 +139,9 @@ echo "7: dev0@if6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue stat
 
 NETSIEVE = """#!/bin/sh
 echo "netsieve $*" >> "$SHIM_LOG"
+case "$* $REFUSE_CHECK" in
+*--check*yes) echo "netsieve: $5:1: table ingress is not being loaded (name it with 'table ingress'); nothing was changed" >&2; exit 3 ;;
+esac
 exit 0
 """
 
@@ -164,9 +167,10 @@ def htb(tmp_path):
                NETSIEVE_OBJDIR=os.path.join(ROOT, "build"),
                NS_STATE_DIR=str(tmp_path / "state"))
 
-    def run_htb():
-        r = subprocess.run([str(scripts / "htb-example"), "dev0", "--rules", str(rules)],
-                           env=env, capture_output=True, text=True, timeout=60)
+    def run_htb(*extra, refuse=False):
+        e = dict(env, REFUSE_CHECK="yes" if refuse else "no")
+        r = subprocess.run([str(scripts / "htb-example"), "dev0", "--rules", str(rules), *extra],
+                           env=e, capture_output=True, text=True, timeout=60)
         return r, log.read_text(), str(rules)
     return run_htb
 
@@ -179,5 +183,33 @@ def test_htb_example_swaps_only_the_egress_rules(htb):
     assert r.returncode == 0, r.stderr
     assert "tc qdisc replace dev dev0 root handle 1: htb default 30" in log
     calls = [l for l in log.splitlines() if l.startswith("netsieve ")]
-    assert calls[1:] == [f"netsieve load table egress {rules}"]
+    assert calls[1:] == [f"netsieve load --check table egress {rules}",
+                         f"netsieve load table egress {rules}"]
     assert calls[0].startswith("netsieve init ")
+
+
+def test_htb_example_checks_the_rules_before_changing_anything(htb):
+    r, log, rules = htb(refuse=True)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"htb-example: {rules}:1: table ingress is not being "
+                                "loaded (name it with 'table ingress'); nothing was changed")
+    assert "tc qdisc replace" not in log and "tc class" not in log
+    assert f"netsieve load table egress" not in log
+
+
+@pytest.mark.parametrize("rate", ["2.5gbit", "100", "0mbit", "10mbps", "99999999gbit"])
+def test_htb_example_refuses_a_bad_rate_before_changing_anything(htb, rate):
+    r, log, _ = htb(rate)
+    assert r.returncode == 1 and "TOTAL_RATE" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert "tc qdisc replace" not in log and "netsieve" not in log
+
+
+def test_scripts_help_goes_to_stdout_and_exits_0():
+    for script in ("xdp-attach", "xdp-detach", "tc-attach", "tc-detach", "htb-example"):
+        r = subprocess.run([os.path.join(SCRIPTS, script), "--help"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.startswith("usage: ") and r.stderr == "", script
+        assert "Exit:" in r.stdout, script
+        r = subprocess.run([os.path.join(SCRIPTS, script)], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 2 and r.stderr.startswith("usage: ") and r.stdout == "", script

@@ -611,7 +611,7 @@ def test_tc_attach_detach_ownership_and_idempotency(lab, tmp):
         r = lab.sh(script, *args, ns=a, check=False)
         assert r.returncode != 0 and "direction must be ingress, egress or classic" in r.stderr
     r = lab.sh(ATTACH, va, "classic", "7:", "cls_classify.o", ns=a, check=False)
-    assert r.returncode == 1 and "no qdisc with handle 7:" in r.stderr
+    assert r.returncode == 1 and "has no qdisc or class 7:" in r.stderr
     r = lab.sh(ATTACH, va, "classic", "ffff:", "cls_firewall.o", ns=a, check=False)
     assert r.returncode == 1 and "no default program for cls_firewall" in r.stderr
     r = lab.sh(ATTACH, va, "egress", "cls_firewall.o", "--pref", "0", ns=a, check=False)
@@ -619,6 +619,37 @@ def test_tc_attach_detach_ownership_and_idempotency(lab, tmp):
     for script in (ATTACH, DETACH):
         r = lab.sh(script, ns=a, check=False)
         assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_concurrent_attaches_both_succeed(lab):
+    """Two tc-attach runs on a device without clsact: one adds it, the other
+    finds it there (tc said "Exclusivity flag on" and the run failed)."""
+    va, a = lab.va, lab.a
+    for _ in range(5):
+        procs = [subprocess.Popen(["nsenter", f"--net=/run/netns/{a}", ATTACH, va, d,
+                                   "cls_firewall.o"], env=lab.env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for d in ("ingress", "egress")]
+        outs = [p.communicate(timeout=60) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        assert len(our_filters(lab, va, "ingress", a)) == 1
+        assert len(our_filters(lab, va, "egress", a)) == 1
+        lab.sh(DETACH, va, "ingress", ns=a)
+        lab.sh(DETACH, va, "egress", ns=a)
+        lab.sh("tc", "qdisc", "del", "dev", va, "clsact", ns=a, check=False)
+
+
+def test_classic_and_direct_action_programs_stay_in_their_mode(lab):
+    va, a = lab.va, lab.a
+    r = lab.sh(ATTACH, va, "egress", "cls_classify.o", "cls_classify_classic", ns=a, check=False)
+    assert r.returncode == 1 and "is a classic classifier" in r.stderr
+    lab.sh("tc", "qdisc", "add", "dev", va, "root", "handle", "1:", "htb", ns=a)
+    r = lab.sh(ATTACH, va, "classic", "1:", "cls_classify.o", "cls_classify_egress", ns=a,
+               check=False)
+    assert r.returncode == 1 and "direct-action program" in r.stderr
+    for bad in ("root", "10", "1:2:3"):
+        r = lab.sh(ATTACH, va, "classic", bad, "cls_classify.o", ns=a, check=False)
+        assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
 
 
 def test_force_replaces_a_foreign_non_bpf_filter(lab):

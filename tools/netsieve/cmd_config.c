@@ -629,7 +629,7 @@ static int cmd_load(int argc, char **argv)
 {
 	struct ns_store s;
 	struct ns_conf c, old;
-	bool touched[NS_MAX_SETS] = {}, only[NS_TABLES] = {}, some = false;
+	bool touched[NS_MAX_SETS] = {}, only[NS_TABLES] = {}, some = false, check = false;
 	char err[ERRLEN], dirbuf[PATH_MAX], *line = NULL;
 	const char *path, *base;
 	size_t linecap = 0;
@@ -637,23 +637,29 @@ static int cmd_load(int argc, char **argv)
 	int lineno = 0, total = 0;
 
 	if (want_help(argc, argv)) {
-		printf("usage: netsieve [--pin-dir DIR] load [table T]... FILE\n\n"
+		printf("usage: netsieve [--pin-dir DIR] load [--check] [table T]... FILE\n\n"
 		       "Replace the rules and policies of every table (or only of the tables\n"
 		       "named), and the sets the file names, with the configuration in FILE\n"
 		       "(lines as 'netsieve save' prints them; '-' reads standard input).\n"
 		       "The switch is atomic: no packet sees a mix of old and new rules.\n"
 		       "Sets the file does not name, and tables not named, are kept; a line\n"
-		       "for a table not named is an error.\n");
+		       "for a table not named is an error.\n"
+		       "--check: check and compile everything, change nothing.\n");
 		return NS_EXIT_OK;
 	}
 	argc--;
 	argv++;
+	if (argc >= 1 && !strcmp(argv[0], "--check")) {
+		check = true;
+		argc--;
+		argv++;
+	}
 	while (argc >= 1 && !strcmp(argv[0], "table")) {
 		only[parse_table_opt(&argc, &argv, 0)] = true;
 		some = true;
 	}
 	if (argc != 1)
-		ns_die(NS_EXIT_USAGE, "usage: netsieve [--pin-dir DIR] load [table T]... FILE");
+		ns_die(NS_EXIT_USAGE, "usage: netsieve [--pin-dir DIR] load [--check] [table T]... FILE");
 	path = argv[0];
 	f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	if (!f)
@@ -662,7 +668,7 @@ static int cmd_load(int argc, char **argv)
 	snprintf(dirbuf, sizeof(dirbuf), "%s", strcmp(path, "-") ? path : ".");
 	base = strcmp(path, "-") ? dirname(dirbuf) : ".";
 
-	ns_store_open(&s, true);
+	ns_store_open(&s, !check);
 	load_conf(&s, &c, true);
 	ns_conf_dup(&old, &c);
 	/* Start the loaded tables empty with default policies; keep sets. */
@@ -705,6 +711,18 @@ static int cmd_load(int argc, char **argv)
 	for (int i = 0; i < NS_MAX_SETS; i++)
 		if (touched[i])
 			ns_set_normalize(&c.sets[i]);
+	if (check) {
+		/* Everything commit would refuse (sizes, unused-set limits):
+		 * compile it, then drop it. */
+		struct ns_compiled *k = ns_compile(&c, 0, err, sizeof(err));
+
+		if (!k)
+			ns_die(NS_EXIT_INPUT, "%s: %s; nothing was changed", path, err);
+		ns_compiled_free(k);
+		printf("checked %s: %d rules (xdp %d, ingress %d, egress %d); nothing was changed\n",
+		       path, total, c.t[0].n, c.t[1].n, c.t[2].n);
+		return NS_EXIT_OK;
+	}
 	/* Rules identical to live ones keep their id and counters. */
 	for (int t = 0; t < NS_TABLES; t++) {
 		bool *taken = calloc(old.t[t].n + 1, sizeof(bool));

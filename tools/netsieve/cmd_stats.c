@@ -54,13 +54,26 @@ static void take(struct ns_store *s, struct ns_conf *c, struct snapshot *sn)
 	}
 }
 
-static struct ns_counter diff(struct ns_counter a, struct ns_counter b, double secs)
+/* What changed from b to a (counters only grow: a change of the
+ * configuration realigns b first, see realign()). */
+static struct ns_counter diff(struct ns_counter a, struct ns_counter b)
 {
 	struct ns_counter d;
 
-	d.packets = (a.packets - b.packets) / secs;
-	d.bytes = (a.bytes - b.bytes) / secs;
+	d.packets = a.packets >= b.packets ? a.packets - b.packets : 0;
+	d.bytes = a.bytes >= b.bytes ? a.bytes - b.bytes : 0;
 	return d;
+}
+
+/* A count, or with secs > 0 a rate: a tenth of a packet per second is
+ * not rounded away. */
+static const char *num(char *buf, size_t len, uint64_t v, double secs)
+{
+	if (secs > 0)
+		snprintf(buf, len, "%.1f", (double)v / secs);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
 }
 
 static bool table_active(struct ns_conf *c, struct snapshot *sn, int t)
@@ -83,16 +96,17 @@ static void print_counts(const char *label, const struct ns_counter *now,
 			 const char *(*name)(unsigned), double secs, const char *unit)
 {
 	bool any = false;
+	char nb[32];
 
 	for (int i = from; i < to; i++) {
-		struct ns_counter v = prev ? diff(now[i], prev[i], secs) : now[i];
+		struct ns_counter v = prev ? diff(now[i], prev[i]) : now[i];
 
 		if (!v.packets)
 			continue;
 		if (!any)
 			printf("  %s: ", label);
-		printf("%s%s %llu%s", any ? ", " : "", name(i), (unsigned long long)v.packets,
-		       unit);
+		printf("%s%s %s%s", any ? ", " : "", name(i),
+		       num(nb, sizeof(nb), v.packets, prev ? secs : 0), unit);
 		any = true;
 	}
 	if (any)
@@ -103,7 +117,8 @@ static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot 
 		       double secs)
 {
 	const char *unit = prev ? "/s" : "";
-	char buf[1024];
+	double rs = prev ? secs : 0;
+	char buf[1024], n1[32], n2[32];
 
 	for (int t = 0; t < NS_TABLES; t++) {
 		if (!table_active(c, now, t)) {
@@ -118,14 +133,14 @@ static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot 
 		for (int sr = 0; sr < NS_SOURCES; sr++)
 			for (int a = 0; a < NS_ACT_MAX; a++) {
 				int k = (t * NS_SOURCES + sr) * NS_ACT_MAX + a;
-				struct ns_counter v = prev ? diff(now->verd[k], prev->verd[k], secs) :
+				struct ns_counter v = prev ? diff(now->verd[k], prev->verd[k]) :
 							     now->verd[k];
 
 				if (sr == NS_SRC_NONIP && a == NS_ACT_DROP)
 					continue;
 				snprintf(buf, sizeof(buf), "%s %s", src_names[sr], a ? "drop" : "pass");
-				printf("  %-16s %14llu %16llu\n", buf, (unsigned long long)v.packets,
-				       (unsigned long long)v.bytes);
+				printf("  %-16s %14s %16s\n", buf, num(n1, sizeof(n1), v.packets, rs),
+				       num(n2, sizeof(n2), v.bytes, rs));
 			}
 		print_counts("unusable or non-IP frames", now->rsn + t * NS_R_MAX,
 			     prev ? prev->rsn + t * NS_R_MAX : NULL, 0, NS_R_MAX,
@@ -137,28 +152,33 @@ static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot 
 			printf("  %4s %6s %12s %14s  %s\n", "pos", "id", prev ? "packets/s" : "packets",
 			       prev ? "bytes/s" : "bytes", "rule");
 			for (int i = 0; i < c->t[t].n; i++) {
-				struct ns_counter v = prev ? diff(now->rule[t][i], prev->rule[t][i], secs) :
+				struct ns_counter v = prev ? diff(now->rule[t][i], prev->rule[t][i]) :
 							     now->rule[t][i];
 
 				ns_rule_format(c, &c->t[t].rules[i], buf, sizeof(buf));
-				printf("  %4d %6u %12llu %14llu  %s\n", i + 1, c->t[t].rules[i].id,
-				       (unsigned long long)v.packets, (unsigned long long)v.bytes, buf);
+				printf("  %4d %6u %12s %14s  %s\n", i + 1, c->t[t].rules[i].id,
+				       num(n1, sizeof(n1), v.packets, rs), num(n2, sizeof(n2), v.bytes, rs),
+				       buf);
 			}
 		}
 	}
 }
 
-static void cnt_json(struct ns_buf *b, const char *key, struct ns_counter v, bool comma)
+static void cnt_json(struct ns_buf *b, const char *key, struct ns_counter v, bool comma,
+		     double rs)
 {
-	ns_buf_printf(b, "%s\"%s\":{\"packets\":%llu,\"bytes\":%llu}", comma ? "," : "", key,
-		      (unsigned long long)v.packets, (unsigned long long)v.bytes);
+	char n1[32], n2[32];
+
+	ns_buf_printf(b, "%s\"%s\":{\"packets\":%s,\"bytes\":%s}", comma ? "," : "", key,
+		      num(n1, sizeof(n1), v.packets, rs), num(n2, sizeof(n2), v.bytes, rs));
 }
 
 static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *now,
 		       struct snapshot *prev, double secs)
 {
 	struct ns_buf b = {};
-	char buf[1024];
+	double rs = prev ? secs : 0;
+	char buf[1024], n1[32], n2[32];
 
 	ns_buf_printf(&b, "{\"rates\":%s,\"tables\":[", prev ? "true" : "false");
 	for (int t = 0; t < NS_TABLES; t++) {
@@ -174,8 +194,8 @@ static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *n
 				if (sr == NS_SRC_NONIP && a == NS_ACT_DROP)
 					continue; /* never happens: non-IP falls back to pass */
 				snprintf(buf, sizeof(buf), "%s_%s", src_keys[sr], a ? "drop" : "pass");
-				cnt_json(&b, buf, prev ? diff(now->verd[k], prev->verd[k], secs) :
-							now->verd[k], comma);
+				cnt_json(&b, buf, prev ? diff(now->verd[k], prev->verd[k]) :
+							now->verd[k], comma, rs);
 				comma = true;
 			}
 		ns_buf_printf(&b, "},\"reasons\":{");
@@ -184,10 +204,10 @@ static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *n
 			struct ns_counter v = now->rsn[t * NS_R_MAX + r];
 
 			if (prev)
-				v = diff(v, prev->rsn[t * NS_R_MAX + r], secs);
+				v = diff(v, prev->rsn[t * NS_R_MAX + r]);
 			if (!v.packets && !prev)
 				continue;
-			cnt_json(&b, ns_reason_name(r), v, comma);
+			cnt_json(&b, ns_reason_name(r), v, comma, rs);
 			comma = true;
 		}
 		ns_buf_printf(&b, "},\"http\":{");
@@ -196,21 +216,21 @@ static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *n
 			struct ns_counter v = now->http[t * NS_HTTP_KINDS + h];
 
 			if (prev)
-				v = diff(v, prev->http[t * NS_HTTP_KINDS + h], secs);
+				v = diff(v, prev->http[t * NS_HTTP_KINDS + h]);
 			if (!v.packets && !prev)
 				continue;
-			cnt_json(&b, ns_http_name(h), v, comma);
+			cnt_json(&b, ns_http_name(h), v, comma, rs);
 			comma = true;
 		}
 		ns_buf_printf(&b, "},\"rules\":[");
 		for (int i = 0; i < c->t[t].n; i++) {
-			struct ns_counter v = prev ? diff(now->rule[t][i], prev->rule[t][i], secs) :
+			struct ns_counter v = prev ? diff(now->rule[t][i], prev->rule[t][i]) :
 						     now->rule[t][i];
 
 			ns_rule_format(c, &c->t[t].rules[i], buf, sizeof(buf));
-			ns_buf_printf(&b, "%s{\"pos\":%d,\"id\":%u,\"packets\":%llu,\"bytes\":%llu,\"rule\":",
+			ns_buf_printf(&b, "%s{\"pos\":%d,\"id\":%u,\"packets\":%s,\"bytes\":%s,\"rule\":",
 				      i ? "," : "", i + 1, c->t[t].rules[i].id,
-				      (unsigned long long)v.packets, (unsigned long long)v.bytes);
+				      num(n1, sizeof(n1), v.packets, rs), num(n2, sizeof(n2), v.bytes, rs));
 			ns_json_str(&b, buf);
 			ns_buf_printf(&b, "}");
 		}
@@ -246,6 +266,51 @@ void ns_stats_report(struct ns_store *s, bool json, struct ns_buf *out)
 	for (int t = 0; t < NS_TABLES; t++)
 		free(a.rule[t]);
 	ns_conf_free(&c);
+}
+
+static void drop_rules(struct snapshot *sn)
+{
+	for (int t = 0; t < NS_TABLES; t++) {
+		free(sn->rule[t]);
+		sn->rule[t] = NULL;
+	}
+}
+
+/*
+ * The configuration changed between prev (taken under oldc) and now (under
+ * newc): give prev newc's rules.  A rule kept (same id) keeps its previous
+ * count; a new one starts from its current count (its rate this interval
+ * is 0); the per-verdict rule totals are sums over the rules, redone.
+ */
+static void realign(struct snapshot *prev, const struct ns_conf *oldc,
+		    const struct ns_conf *newc, const struct snapshot *now)
+{
+	for (int t = 0; t < NS_TABLES; t++) {
+		struct ns_counter *r = calloc(newc->t[t].n + 1, sizeof(*r));
+
+		if (!r)
+			ns_die(NS_EXIT_FAIL, "out of memory");
+		for (int a = 0; a < NS_ACT_MAX; a++)
+			prev->verd[(t * NS_SOURCES + NS_SRC_RULE) * NS_ACT_MAX + a] =
+				(struct ns_counter){ 0, 0 };
+		for (int i = 0; i < newc->t[t].n; i++) {
+			const struct ns_rule *nr = &newc->t[t].rules[i];
+			struct ns_counter *v;
+
+			r[i] = now->rule[t][i];
+			for (int j = 0; j < oldc->t[t].n; j++)
+				if (oldc->t[t].rules[j].id == nr->id) {
+					r[i] = prev->rule[t][j];
+					break;
+				}
+			v = &prev->verd[(t * NS_SOURCES + NS_SRC_RULE) * NS_ACT_MAX +
+					(nr->action & (NS_ACT_MAX - 1))];
+			v->packets += r[i].packets;
+			v->bytes += r[i].bytes;
+		}
+		free(prev->rule[t]);
+		prev->rule[t] = r;
+	}
 }
 
 static volatile sig_atomic_t stop;
@@ -307,16 +372,20 @@ static int cmd_stats(int argc, char **argv)
 			;
 		if (stop)
 			break;
-		/* A configuration change renumbers rules: start over. */
+		/* A configuration change renumbers rules: line the previous
+		 * counts up with the new rules (by id) and go on. */
 		bpf_map_lookup_elem(s.fd[M_STATE], &k, &s.state);
 		if (s.state.serial != serial) {
+			struct ns_conf c2;
+
+			ns_store_read(&s, &c2);
+			take(&s, &c2, &b);
+			realign(&a, &c, &c2, &b);
 			ns_conf_free(&c);
-			ns_store_read(&s, &c);
-			take(&s, &c, &a);
-			n--;
-			continue;
+			c = c2;
+		} else {
+			take(&s, &c, &b);
 		}
-		take(&s, &c, &b);
 		if (json)
 			print_json(&c, &b, &a, watch);
 		else {
@@ -328,10 +397,11 @@ static int cmd_stats(int argc, char **argv)
 			print_text(&c, &b, &a, watch);
 		}
 		fflush(stdout);
-		for (int t = 0; t < NS_TABLES; t++)
-			free(a.rule[t]);
+		drop_rules(&a);
 		a = b;
 	}
+	drop_rules(&a);
+	ns_conf_free(&c);
 	return NS_EXIT_OK;
 }
 
@@ -610,8 +680,11 @@ static int cmd_status(int argc, char **argv)
 				      libbpf_bpf_prog_type_str(info.type) ?: "?");
 			for (int a = 0, f2 = 1; a < natt; a++)
 				if (att[a].prog_id == id) {
-					ns_buf_printf(&b, "%s{\"dev\":\"%s\",\"hook\":\"%s\"}", f2 ? "" : ",",
-						      att[a].ifname, att[a].where);
+					ns_buf_printf(&b, "%s{\"dev\":", f2 ? "" : ",");
+					ns_json_str(&b, att[a].ifname);
+					ns_buf_printf(&b, ",\"hook\":");
+					ns_json_str(&b, att[a].where);
+					ns_buf_printf(&b, "}");
 					f2 = 0;
 				}
 			ns_buf_printf(&b, "]}");
