@@ -23,13 +23,13 @@ ns_has_line() {
 }
 
 # With -v: the command, quoted so that it can be pasted back, with the
-# TC_BPF_MNT that decides where ip and tc pin maps.
+# TC_BPF_MNT that decides where ip, tc (and the CLI) find the pinned maps.
 ns_show() {
 	local cmd pre=
 	[ "$NS_VERBOSE" = 1 ] || return 0
 	cmd=$(printf '%q ' "$@")
-	case "$1" in
-	ip|tc) [ -z "${TC_BPF_MNT:-}" ] || pre="TC_BPF_MNT=$(printf '%q' "$TC_BPF_MNT") " ;;
+	case "${1##*/}" in
+	ip|tc|netsieve) [ -z "${TC_BPF_MNT:-}" ] || pre="TC_BPF_MNT=$(printf '%q' "$TC_BPF_MNT") " ;;
 	esac
 	printf '+ %s%s\n' "$pre" "${cmd% }" >&2
 }
