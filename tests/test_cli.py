@@ -50,6 +50,8 @@ BAD = [
     (["rule", "add", "icmp-type", "8", "action", "drop"], 2, ["icmp-type needs proto icmp"]),
     (["rule", "add", "proto", "icmp", "dport", "80", "action", "drop"], 2, ["ports need proto tcp"]),
     (["rule", "add", "proto", "icmp", "src", "2001:db8::/32", "action", "drop"], 2, ["IPv4"]),
+    (["rule", "add", "proto", "ah", "src", "2001:db8::/32", "action", "drop"], 2, ["extension header", "never match"]),
+    (["rule", "add", "proto", "44", "dst", "2001:db8::1", "action", "drop"], 2, ["extension header"]),
     (["rule", "add", "src", "10.0.0.0/8", "dst", "2001:db8::/32", "action", "drop"], 2, ["different IP versions"]),
     (["rule", "add", "vlan", "5000", "action", "drop"], 2, ["vlan '5000'"]),
     (["rule", "add", "frag", "middle", "action", "drop"], 2, ["frag 'middle'"]),

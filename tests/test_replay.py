@@ -252,7 +252,7 @@ def test_expect_beyond_capture(tmp):
 
 
 def test_expect_not_runnable(tmp):
-    exp = write(tmp, "e", "1 XDP_PASS\n2 NOT_RUNNABLE\n3-4 XDP_PASS\n")
+    exp = write(tmp, "e", "1 XDP_PASS\n2-3 NOT_RUNNABLE\n4 XDP_PASS\n")
     r = ns("replay", "--expect", exp, SEED_O, f"{PCAP}/bad/odd_sizes.pcap")
     assert r.returncode == 0, r.stdout
 
@@ -298,14 +298,44 @@ def test_runt_and_jumbo_not_runnable_tc():
     assert "NOT_RUNNABLE         1 (longer than test-run accepts)" in r.stdout
 
 
-def test_jumbo_runs_under_xdp_as_multibuffer():
-    """XDP test runs take jumbo frames: the first page is linear data, the rest
-    fragments (the program sees the headers; NS_F_SHORT marks the cut)."""
+def test_jumbo_needs_a_frags_aware_xdp_program(tmp):
+    """An XDP test run puts what does not fit one buffer in fragments.  A
+    program without frags support would see only the first buffer, which
+    never happens live: such frames are NOT_RUNNABLE for it.  A frags-aware
+    program (section xdp.frags) runs them whole."""
     r, objs = ns_json("replay", "--json", SEED_O, f"{PCAP}/bad/odd_sizes.pcap")
+    pk = packets(objs)
+    assert [o["verdict"] for o in pk] == ["XDP_PASS", "NOT_RUNNABLE",
+                                         "NOT_RUNNABLE", "XDP_PASS"]
+    assert pk[2]["why"] == "needs_frags" and pk[2]["len_in"] == 9000
+    assert objs[-1]["not_runnable_why"] == {"runt": 1, "needs_frags": 1}
+    r, objs = ns_json("replay", "--json", obj("frags_xdp.o"), f"{PCAP}/bad/odd_sizes.pcap")
     pk = packets(objs)
     assert [o["verdict"] for o in pk] == ["XDP_PASS", "NOT_RUNNABLE",
                                          "XDP_PASS", "XDP_PASS"]
     assert pk[2]["len_in"] == pk[2]["len_out"] == 9000
+    # odd whole length, past one buffer: the program saw every byte
+    from scapy.all import Ether, IP, Raw
+    p = tmp / "odd.pcap"
+    pcaputil.write(p, [bytes(Ether() / IP() / Raw(b"x" * (9001 - 34)))])
+    r, objs = ns_json("replay", "--json", obj("frags_xdp.o"), p)
+    assert packets(objs)[0]["verdict"] == "XDP_DROP"
+
+
+def test_firewall_counts_whole_frames_up_to_one_buffer(pin_dir, tmp):
+    """The firewall is not frags-aware: up to one buffer (3520 bytes with 4
+    KiB pages) it runs and counts every byte; one byte more is NOT_RUNNABLE."""
+    from fw import Firewall, FW_O, rule_hits
+    from scapy.all import Ether, IP, TCP, Raw
+    fw = Firewall(pin_dir)
+    fw.ok("rule", "add", "proto", "tcp", "dport", "80", "action", "drop")
+    limit = os.sysconf("SC_PAGESIZE") - 256 - 320
+    hdr = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=80)
+    frames = [bytes(hdr / Raw(b"x" * (n - len(hdr)))) for n in (limit, limit + 1)]
+    verdicts, summary = fw.replay(frames)
+    assert verdicts == ["XDP_DROP", "NOT_RUNNABLE"]
+    st = [t for t in summary["netsieve"]["tables"] if t["table"] == "xdp"][0]
+    assert st["rules"][0]["bytes"] == limit
 
 
 # --- bad captures and objects -------------------------------------------------

@@ -41,6 +41,9 @@ enum nr_why {
 	NR_BIG,       /* longer than BPF_PROG_TEST_RUN accepts */
 	NR_REFUSED,   /* test run said EINVAL for this frame (tc needs a full
 		       * IP header when the ethertype says IP) */
+	NR_NOFRAGS,   /* XDP: more than one buffer, and the program is not
+		       * frags-aware: the test run would hand it the first
+		       * buffer only, which no live attachment does */
 	NR_MAX,
 };
 
@@ -48,12 +51,14 @@ static const char *nr_text[NR_MAX] = {
 	[NR_RUNT] = "shorter than 14 bytes",
 	[NR_BIG] = "longer than test-run accepts",
 	[NR_REFUSED] = "refused by the kernel's test run",
+	[NR_NOFRAGS] = "longer than one XDP buffer; the program is not frags-aware",
 };
 
 static const char *nr_key[NR_MAX] = {
 	[NR_RUNT] = "runt",
 	[NR_BIG] = "too_big",
 	[NR_REFUSED] = "refused",
+	[NR_NOFRAGS] = "needs_frags",
 };
 
 struct expect {
@@ -84,6 +89,8 @@ struct replay {
 
 	struct ns_obj o;
 	bool is_tc;
+	uint32_t xdp_linear;  /* XDP: the longest frame one buffer holds, when
+			       * the program cannot take fragments (0: no limit) */
 	struct expect *exp;
 	size_t nexp;
 
@@ -817,6 +824,15 @@ int cmd_replay(int argc, char **argv)
 			  r.o.name);
 	if (r.expect_path)
 		read_expect(&r);
+	/* An XDP test run puts what does not fit one page (after 256 bytes of
+	 * headroom and the skb_shared_info tailroom, 320 on 64-bit) in
+	 * fragments.  A program loaded without BPF_F_XDP_HAS_FRAGS (section
+	 * "xdp", not "xdp.frags") sees only the first buffer then, which never
+	 * happens live: such a program cannot attach natively where frames
+	 * that long arrive, and generic XDP linearises them. */
+	if (!r.is_tc && r.o.prog && !(bpf_program__flags(r.o.prog) & BPF_F_XDP_HAS_FRAGS) &&
+	    strncmp(bpf_program__section_name(r.o.prog), "xdp.frags", 9))
+		r.xdp_linear = (uint32_t)sysconf(_SC_PAGESIZE) - 256 - 320;
 
 	if (r.out_path) {
 		struct stat st;
@@ -877,6 +893,12 @@ int cmd_replay(int argc, char **argv)
 		if (h->caplen < 14) {
 			r.nr[NR_RUNT]++;
 			print_not_runnable(&r, idx, h->caplen, h->len, NR_RUNT);
+			verdict = "NOT_RUNNABLE";
+			goto check;
+		}
+		if (r.xdp_linear && h->caplen > r.xdp_linear) {
+			r.nr[NR_NOFRAGS]++;
+			print_not_runnable(&r, idx, h->caplen, h->len, NR_NOFRAGS);
 			verdict = "NOT_RUNNABLE";
 			goto check;
 		}
