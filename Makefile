@@ -92,7 +92,8 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/netsieve
 	$(if $(DIST_OBJS),install -m 0644 $(DIST_OBJS) $(DESTDIR)$(PREFIX)/lib/netsieve/)
 	install -m 0755 $(BUILD)/netsieve $(DESTDIR)$(PREFIX)/sbin/netsieve
-	$(if $(SCRIPTS),install -m 0755 $(SCRIPTS) $(DESTDIR)$(PREFIX)/sbin/)
+	$(if $(SCRIPTS),install -m 0755 $(filter-out %.sh,$(SCRIPTS)) $(DESTDIR)$(PREFIX)/sbin/)
+	install -m 0644 scripts/netsieve-lib.sh $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 examples/*.rules $(DESTDIR)$(PREFIX)/share/netsieve/
 
 clean:

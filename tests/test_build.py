@@ -30,8 +30,13 @@ def test_install_layout(tmp_path):
                   for f in listdir(d) if f.endswith(".c"))
     assert sorted(os.listdir(lib)) == dist, "objects operators load, no test programs"
     for s in listdir("scripts"):
-        if not s.endswith(".md"):
+        if s.endswith(".sh"):  # sourced by the scripts beside it, not run
+            assert (sbin / s).is_file() and not os.access(sbin / s, os.X_OK), s
+        elif not s.endswith(".md"):
             assert os.access(sbin / s, os.X_OK), s
+    # the installed scripts run from there (they find their library)
+    r = run([str(sbin / "xdp-attach"), "--help"])
+    assert r.returncode == 0 and r.stdout.startswith("usage: xdp-attach"), r.stderr
     share = tmp_path / "usr/local/share/netsieve"
     assert sorted(os.listdir(share)) == [f for f in listdir("examples") if f.endswith(".rules")]
 
