@@ -106,11 +106,11 @@ def test_classify_ingress_and_egress_direct_action(tc):
 
 def test_mark_and_dscp_and_combined(tc):
     tc.load("rule add table ingress proto udp dport 53 action mark 0x22\n"
-            "rule add table ingress proto udp dport 54 action mark 4294967295 classify ffff:ffff dscp ef\n"
+            "rule add table ingress proto udp dport 54 action mark 4294967295 classify fffe:ffff dscp ef\n"
             "rule add table ingress proto udp dport 55 action dscp cs1\n")
     pk, _ = tc.run([udp(53), udp(54), udp(55)], "cls_classify_ingress")
     assert [(p["mark"], p.get("class"), p["modified"]) for p in pk] == [
-        (0x22, None, False), (0xffffffff, "ffff:ffff", True), (0, None, True)]
+        (0x22, None, False), (0xffffffff, "fffe:ffff", True), (0, None, True)]
 
 
 def test_rule_without_effects_leaves_the_packet_as_it_was(tc):
@@ -168,18 +168,18 @@ def test_cls_firewall_ignores_effects(tc):
 
 def test_classic_mode_returns_class_ids_and_cannot_drop(tc):
     tc.load("rule add table egress proto udp dport 53 action classify 1:10 mark 3\n"
-            "rule add table egress proto udp dport 54 action classify 1:0\n"
+            "rule add table egress proto udp dport 54 action classify 2:1\n"
             "rule add table egress proto tcp action drop\n"
             "rule add table egress proto udp dport 55 action mark 9\n"
             "rule add table ingress proto udp action classify 7:7\n")
     pk, summary = tc.run([udp(53), udp(54), tcp(), udp(55), udp(56)], "cls_classify_classic")
     got = [(p["verdict"], p["mark"], p["priority"]) for p in pk]
     assert got == [("CLASS_1:10", 3, 0),       # class id returned, mark acts
-                   ("CLASS_1:0", 0, 0),
+                   ("CLASS_2:1", 0, 0),
                    ("UNCLASSIFIED", 0, 0),     # drop rule: a classic filter cannot drop
                    ("UNCLASSIFIED", 9, 0),     # mark without class
                    ("UNCLASSIFIED", 0, 0)]     # no rule (the ingress table is not read)
-    assert summary["verdicts"] == {"CLASS_1:10": 1, "CLASS_1:0": 1, "UNCLASSIFIED": 3}
+    assert summary["verdicts"] == {"CLASS_1:10": 1, "CLASS_2:1": 1, "UNCLASSIFIED": 3}
 
 
 def test_counters_per_rule_verdict_and_reason(tc):
@@ -382,7 +382,7 @@ NOT_HTTP = [
     ("status 099", b"HTTP/1.1 099 Nope\r\n\r\n"),
     ("HTTP/1.2", b"HTTP/1.2 200 OK\r\n\r\n"),
     ("two-digit status", b"HTTP/1.1 20 OK\r\n\r\n"),
-    ("short payload", b"GET /"),
+    ("method without its space", b"GET"),
     ("TLS", bytes.fromhex("160301020001") + b"\x00" * 30),
 ]
 
@@ -402,10 +402,24 @@ def test_http_not_in_udp_fragments_or_truncated(tc):
     frames = [E() / IP(src=A4, dst=B4) / UDP(sport=1, dport=80) / Raw(get),
               # later fragment whose data happens to read "GET "
               E() / IP(src=A4, dst=B4, proto=6, frag=10) / Raw(get),
-              # IP total length says the payload is shorter than what follows
-              Ether(bytes(E() / IP(src=A4, dst=B4, len=20 + 20 + 4) / TCP(dport=80) / Raw(get)))]
+              # IP total length ends the payload at "GET": the space after
+              # it is not the datagram's
+              Ether(bytes(E() / IP(src=A4, dst=B4, len=20 + 20 + 3) / TCP(dport=80) / Raw(get)))]
     pk, _ = tc.run(frames, "cls_http_ingress")
     assert [p["mark"] for p in pk] == [0, 0, 0]
+
+
+def test_http_method_in_a_short_first_segment(tc):
+    """A request line split after its method: the first segment is shorter
+    than 12 bytes but shows the method (it used to be ignored, so a POST
+    sent that way got around `http POST action drop`)."""
+    tc.load("rule add table ingress http POST action drop\n")
+    frames = [http_frame(b"POST /x HT"), http_frame(b"TP/1.1\r\nHost: a\r\n\r\n"),
+              http_frame(b"PUT "), http_frame(b"HTTP/1.1 2")]
+    pk, summary = tc.run(frames, "cls_http_ingress", extra=["--stats"])
+    assert [p["verdict"] for p in pk] == [SHOT, NC, NC, NC]
+    assert {k: v["packets"] for k, v in table_stats(summary, "ingress")["http"].items()} == {
+        "POST": 1, "PUT": 1}
 
 
 def test_http_rule_actions(tc):
@@ -546,8 +560,10 @@ def test_corpus_http_counts_equal_a_python_oracle(tc, corpus_merged, tmp):
         flow, frame = decode(rec[4])
         kind = 0
         if (flow["reason"] == "ok" and flow["l4_proto"] == 6 and flow["flags"] & 0x400
-                and flow["payload_off"] + 12 <= flow["ip_end"]):
-            kind = py_http_kind(frame[flow["payload_off"]:flow["payload_off"] + 12])
+                and flow["payload_off"] + 4 <= flow["ip_end"]):
+            # up to 12 bytes of the datagram, zero-filled
+            b = frame[flow["payload_off"]:min(flow["ip_end"], flow["payload_off"] + 12)]
+            kind = py_http_kind(b + bytes(12 - len(b)))
         assert p["mark"] == kind, f"{origin[p['index'] - 1]} packet {p['index']}"
         if kind:
             n_http += 1

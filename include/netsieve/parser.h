@@ -373,10 +373,10 @@ static __always_inline int ns_parse_l4(struct ns_cursor *c, struct ns_flow *f,
 }
 
 /*
- * What an HTTP/1.x TCP payload starts with, from its first 12 bytes (callers
- * pass none shorter: the shortest request line, "GET / HTTP/1.0", has 14, a
- * status line 12): a request method followed by a space, or "HTTP/1.x " and
- * a status code.  Returns enum ns_http.
+ * What an HTTP/1.x TCP payload starts with, from its first 12 bytes (a
+ * shorter payload zero-filled: its method still shows, a status line needs
+ * all 12): a request method followed by a space, or "HTTP/1.x " and a
+ * status code.  Returns enum ns_http.
  */
 static __always_inline __u8 ns_http_kind(const __u8 *b)
 {

@@ -68,8 +68,11 @@ static __always_inline void ns_tc_set_dscp(struct __sk_buff *skb,
 
 		h = (h & 0xf03f) | ((__u16)(dscp & 0x3f) << 6);
 		new = bpf_htons(h);
+		/* BPF_F_RECOMPUTE_CSUM keeps skb->csum right where the NIC
+		 * gave a whole-packet checksum (CHECKSUM_COMPLETE, ingress):
+		 * the stack later pulls this header out of it. */
 		if (new != old)
-			bpf_skb_store_bytes(skb, off, &new, 2, 0);
+			bpf_skb_store_bytes(skb, off, &new, 2, BPF_F_RECOMPUTE_CSUM);
 	}
 }
 
@@ -119,12 +122,19 @@ __attribute__((noinline)) int ns_http_tc(struct __sk_buff *skb,
 					 const struct ns_flow *f, __u32 table)
 {
 	__u8 b[12] = {};
+	__u32 n;
 	int kind;
 
+	/* The first 12 bytes, or fewer: a segment that ends early still shows
+	 * its method ("GET " is the shortest); the bytes not there stay zero,
+	 * which no method or status line has. */
 	if (!skb || !f || f->reason != NS_R_OK || f->l4_proto != NS_IPPROTO_TCP ||
-	    !(f->flags & NS_F_PAYLOAD) || f->payload_off + 12 > f->ip_end)
+	    !(f->flags & NS_F_PAYLOAD) || f->payload_off + 4 > f->ip_end)
 		return NS_HTTP_NONE;
-	if (bpf_skb_load_bytes(skb, f->payload_off, b, sizeof(b)))
+	n = f->ip_end - f->payload_off;
+	if (n > sizeof(b))
+		n = sizeof(b);
+	if (n < 4 || bpf_skb_load_bytes(skb, f->payload_off, b, n))
 		return NS_HTTP_NONE;
 	kind = ns_http_kind(b);
 	if (kind)

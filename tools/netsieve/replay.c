@@ -822,6 +822,15 @@ int cmd_replay(int argc, char **argv)
 	if (r.classic && !r.is_tc)
 		usage_err("--classic applies to tc programs; '%s' is an XDP program",
 			  r.o.name);
+	{
+		size_t nl = strlen(r.o.name);
+
+		/* (kernel names are cut at 15 characters: "..._classi" too) */
+		if (r.is_tc && !r.classic && nl > 8 &&
+		    (strstr(r.o.name, "_classic") || !strcmp(r.o.name + nl - 7, "_classi")))
+			fprintf(stderr, "netsieve: note: %s looks like a classic classifier: "
+				"add --classic to read its return values as class ids\n", r.o.name);
+	}
 	if (r.expect_path)
 		read_expect(&r);
 	/* An XDP test run puts what does not fit one page (after 256 bytes of

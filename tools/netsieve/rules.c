@@ -333,12 +333,18 @@ static bool parse_classid(const char *s, uint32_t *out, char *err, size_t len)
 
 	if (!colon || colon == s || !colon[1])
 		return ns_fail(err, len, "classify '%s': expected MAJ:MIN in hex as tc prints it (e.g. 1:10)", s);
+	if (!isxdigit((unsigned char)s[0]))
+		return ns_fail(err, len, "classify '%s': major must be hex 1-fffe", s);
 	maj = strtoul(s, &end, 16);
-	if (end != colon || maj == 0 || maj > 0xffff)
-		return ns_fail(err, len, "classify '%s': major must be hex 1-ffff", s);
+	/* ffff: is tc's root/ingress/clsact space, not a qdisc's. */
+	if (end != colon || maj == 0 || maj > 0xfffe)
+		return ns_fail(err, len, "classify '%s': major must be hex 1-fffe", s);
 	min = strtoul(colon + 1, &end, 16);
-	if (*end || min > 0xffff || colon[1] == '-' || colon[1] == '+')
-		return ns_fail(err, len, "classify '%s': minor must be hex 0-ffff", s);
+	if (*end || min > 0xffff || !isxdigit((unsigned char)colon[1]))
+		return ns_fail(err, len, "classify '%s': minor must be hex 1-ffff", s);
+	if (min == 0)
+		return ns_fail(err, len, "classify '%s': minor 0 names the qdisc %lx: itself, not a "
+			       "class (HTB would send the packets to its unshaped direct queue)", s, maj);
 	*out = (uint32_t)(maj << 16 | min);
 	return true;
 }
