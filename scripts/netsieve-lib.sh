@@ -42,13 +42,15 @@ ns_run() {
 # Like ns_run, but the command's stderr is kept, not shown: on failure
 # NS_ERR holds its last line, for a one-line error naming the cause.
 ns_try() {
-	local errf rc=0
-	errf=$(mktemp "${TMPDIR:-/tmp}/netsieve-err.XXXXXX")
+	local err rc=0
 	ns_show "$@"
-	"$@" 2>"$errf" || rc=$?
-	NS_ERR=$(grep -v '^[[:space:]]*$' "$errf" | sed -n '$p' || true)
-	if [ "$rc" != 0 ] && [ "$NS_VERBOSE" = 1 ]; then cat "$errf" >&2; fi
-	rm -f "$errf"
+	# stderr into $err, stdout where it was (fd 3); no temporary file
+	{ err=$("$@" 2>&1 1>&3 3>&-) || rc=$?; } 3>&1
+	# shellcheck disable=SC2016 # a sed script: the last non-blank line
+	NS_ERR=$(printf '%s\n' "$err" | sed -n '/[^[:space:]]/h; ${x;p;}')
+	if [ "$rc" != 0 ] && [ "$NS_VERBOSE" = 1 ] && [ -n "$err" ]; then
+		printf '%s\n' "$err" >&2
+	fi
 	return "$rc"
 }
 

@@ -153,7 +153,8 @@ _Static_assert((NS_BITMAPS_PER_GEN & (NS_BITMAPS_PER_GEN - 1)) == 0, "power of t
 struct ns_state {
 	__u32 gen;          /* generation of the last change (0 or 1) */
 	__u32 magic;        /* NS_STATE_MAGIC once `netsieve init` ran */
-	__u64 serial;       /* bumped by every configuration change */
+	__u64 serial;       /* bumped by every change to the compiled rules (not by
+			     * sets no rule uses) */
 	__u32 next_rule_id;
 	__u32 _pad;
 };

@@ -29,6 +29,8 @@ struct ns_pfx6 {
 struct ns_set {
 	char name[NS_SET_NAME_LEN]; /* "" = free slot */
 	bool loaded;                /* members read from the store */
+	bool damaged;               /* members read do not add up to the
+				     * directory's counts: a write was cut */
 	struct ns_pfx4 *v4;
 	size_t n4, cap4;
 	struct ns_pfx6 *v6;

@@ -105,6 +105,7 @@ bool ns_set_del6(struct ns_set *s, struct ns_pfx6 p)
 void ns_set_clear(struct ns_set *s)
 {
 	s->n4 = s->n6 = 0;
+	s->damaged = false;  /* whatever follows replaces it whole */
 }
 
 bool ns_set_referenced(const struct ns_conf *c, int i, char *where, size_t len)

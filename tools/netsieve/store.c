@@ -69,15 +69,20 @@ static void finish_flip(struct ns_store *s)
 	}
 	if (!mixed)
 		return;
+	/* A table flipped means every table's new half was written first
+	 * (ns_store_commit): roll the others forward to it. */
 	ns_warn("finishing a configuration change that was interrupted");
 	for (__u32 t = 0; t < NS_TABLES; t++) {
 		if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
 			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
+		if ((ts.gen & 1) == (g ^ 1))
+			continue;
 		ts.gen = g ^ 1;
 		if (bpf_map_update_elem(s->fd[M_TABLES], &t, &ts, 0))
 			ns_die(NS_EXIT_ENV, "writing nsv3_tables: %s", strerror(errno));
 	}
 	s->state.gen = g ^ 1;
+	s->state.serial++;
 	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
 		ns_die(NS_EXIT_ENV, "writing nsv3_state: %s", strerror(errno));
 	wait_for_readers();
@@ -181,9 +186,23 @@ void ns_store_close(struct ns_store *s)
 		close(s->lock_fd);
 }
 
+/* The generation packets use, or will once an interrupted change is rolled
+ * forward: a table that moved past nsv3_state's gen says so (read-only
+ * commands then show what packets see). */
+static uint32_t live_gen(struct ns_store *s)
+{
+	static struct ns_tslot ts;
+	uint32_t g = s->state.gen & 1;
+
+	for (__u32 t = 0; t < NS_TABLES; t++)
+		if (!bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts) && (ts.gen & 1) != g)
+			return g ^ 1;
+	return g;
+}
+
 void ns_store_read(struct ns_store *s, struct ns_conf *c)
 {
-	uint32_t gen = s->state.gen & 1;
+	uint32_t gen = live_gen(s);
 
 	memset(c, 0, sizeof(*c));
 	c->next_rule_id = s->state.next_rule_id ? s->state.next_rule_id : 1;
@@ -205,6 +224,10 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 
 			if (bpf_map_lookup_elem(s->fd[M_RULES], &rk, &tc->rules[i]))
 				ns_die(NS_EXIT_ENV, "reading nsv3_rules: %s", strerror(errno));
+			/* Ids stay unique even if a change stopped before it
+			 * recorded the next one. */
+			if (tc->rules[i].id >= c->next_rule_id)
+				c->next_rule_id = tc->rules[i].id + 1;
 		}
 	}
 	for (int i = 0; i < NS_MAX_SETS; i++) {
@@ -271,8 +294,12 @@ void ns_store_read_all_sets(struct ns_store *s, struct ns_conf *c)
 		in = out;
 		first = false;
 	}
-	for (int i = 0; i < NS_MAX_SETS; i++)
-		ns_set_normalize(&c->sets[i]);
+	for (int i = 0; i < NS_MAX_SETS; i++) {
+		struct ns_set *x = &c->sets[i];
+
+		ns_set_normalize(x);
+		x->damaged = x->name[0] && (x->n4 != x->count4 || x->n6 != x->count6);
+	}
 	free(keys);
 	free(vals);
 }
@@ -355,6 +382,19 @@ void ns_store_write_sets(struct ns_store *s, struct ns_conf *c, const bool *dirt
 			 struct ns_conf *old)
 {
 	struct keybuf add = {}, del = {};
+	uint64_t total = 0;
+
+	/* The store's capacity, before anything is written. */
+	for (int i = 0; i < NS_MAX_SETS; i++) {
+		if (!c->sets[i].name[0])
+			continue;
+		total += dirty[i] ? c->sets[i].n4 + c->sets[i].n6 :
+				    (uint64_t)c->sets[i].count4 + c->sets[i].count6;
+	}
+	if (total > NS_SET_MEMBERS)
+		ns_die(NS_EXIT_USAGE, "the sets would hold %llu prefixes in all, more than the "
+		       "set store's %u; nothing was changed", (unsigned long long)total,
+		       NS_SET_MEMBERS);
 
 	for (int i = 0; i < NS_MAX_SETS; i++) {
 		struct ns_set *n = &c->sets[i], *o = &old->sets[i];
@@ -481,13 +521,25 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 			r->id = c->next_rule_id++;
 		}
 
+	/* A set whose members a cut write left incomplete is not compiled
+	 * into anything: it must be replaced whole first. */
+	for (int i = 0; i < NS_MAX_SETS; i++)
+		if (c->sets[i].name[0] && c->sets[i].loaded && c->sets[i].damaged)
+			ns_die(NS_EXIT_INPUT, "set %s is incomplete (%zu of %u prefixes stored: a "
+			       "change to it was interrupted); replace it with 'netsieve set load "
+			       "%s FILE' or 'netsieve load' a saved configuration; nothing was changed",
+			       c->sets[i].name, c->sets[i].n4 + c->sets[i].n6,
+			       c->sets[i].count4 + c->sets[i].count6, c->sets[i].name);
 	k = ns_compile(c, newgen, err, sizeof(err));
 	if (!k)
 		ns_die(NS_EXIT_USAGE, "%s; nothing was changed", err);
 
 	wait_for_readers();
-	/* Canonical sets first: if we stop half way, the next change still
-	 * knows every prefix the operator asked for. */
+	/* Sets first, in place (not double-buffered): the directory's counts
+	 * go first, so a write cut half way leaves members that do not add up
+	 * to them, and the next change refuses to compile that set until it is
+	 * replaced whole (ns_store_read_all_sets marks it damaged).  Packets
+	 * keep the last compiled configuration meanwhile. */
 	{
 		bool dirty[NS_MAX_SETS];
 		bool any = false;
@@ -510,19 +562,32 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 			if (!old_used[c->t[t].rules[i].slot])
 				zero_slot(s, c->t[t].rules[i].slot);
 	ns_compiled_write(k, s);
-	/* The flip: each table's slot gets its new half and the new gen in one
-	 * write.  A packet reads one table once, so it sees one generation. */
-	for (int t = 0; t < NS_TABLES; t++) {
-		static struct ns_tslot ts;
-		__u32 tk = t;
+	/*
+	 * The flip, in two passes.  An array-map update copies the value in
+	 * place, gen (offset 0) first, so one write of a new half and a new
+	 * gen would let a packet read the new gen with the half still being
+	 * copied.  First every table gets its new half under the old gen (the
+	 * live half is rewritten with the bytes it has); then each gets the
+	 * new gen, where gen is the only byte that changes.  A packet reads
+	 * one table once: it sees one generation, whole.  Stopped between
+	 * flips, finish_flip() rolls the other tables forward: their new
+	 * halves are there.
+	 */
+	for (int pass = 0; pass < 2; pass++)
+		for (int t = 0; t < NS_TABLES; t++) {
+			static struct ns_tslot ts;
+			__u32 tk = t;
 
-		if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
-		ts.g[newgen] = *ns_compiled_table(k, t);
-		ts.gen = newgen;
-		if (bpf_map_update_elem(s->fd[M_TABLES], &tk, &ts, 0))
-			ns_die(NS_EXIT_ENV, "publishing the new configuration: %s", strerror(errno));
-	}
+			if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
+				ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
+			if (pass == 0)
+				ts.g[newgen] = *ns_compiled_table(k, t);
+			else
+				ts.gen = newgen;
+			if (bpf_map_update_elem(s->fd[M_TABLES], &tk, &ts, 0))
+				ns_die(NS_EXIT_ENV, "publishing the new configuration: %s",
+				       strerror(errno));
+		}
 	ns_compiled_free(k);
 
 	s->state.gen = newgen;
