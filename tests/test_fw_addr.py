@@ -163,3 +163,28 @@ def test_million_prefix_set(pin_dir, tmp_path):
            if v != w]
     assert not bad, f"{len(bad)} wrong of {len(frames)}: {bad[:5]}"
     assert want.count("XDP_DROP") > 1000 and want.count("XDP_PASS") > 500
+
+
+def test_million_prefixes_crowded_into_one_slash8(pin_dir, tmp_path):
+    """A million /32s inside 10.0.0.0/8: with sub-directories the ranges
+    take more than the pool holds (each crowded block's sub-blocks add
+    entries), so the compiler falls back to plain chunks, which fit; members,
+    their neighbours and outsiders are judged right."""
+    rng = random.Random(777)
+    members = set()
+    while len(members) < 1_000_000:
+        members.add(rng.getrandbits(24))
+    path = tmp_path / "dense.txt"
+    with open(path, "w") as f:
+        f.write("".join(f"10.{a >> 16}.{a >> 8 & 255}.{a & 255}\n" for a in members))
+    fw = Firewall(pin_dir)
+    assert "1000000 IPv4" in fw.ok("set", "load", "dense", str(path))
+    fw.ok("rule", "add", "src", "@dense", "action", "drop")
+    probes = rng.sample(sorted(members), 400)
+    addrs = probes + [(a + 1) & 0xffffff for a in probes] + [rng.getrandbits(24) for _ in range(400)]
+    frames = [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
+              IP(src=f"10.{a >> 16}.{a >> 8 & 255}.{a & 255}", dst="192.0.2.1") / UDP(dport=9)
+              for a in addrs]
+    want = ["XDP_DROP" if a in members else "XDP_PASS" for a in addrs]
+    verdicts, _ = fw.replay(frames)
+    assert verdicts == want

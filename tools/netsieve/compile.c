@@ -37,7 +37,7 @@ struct ns_compiled {
 	 * form granule q (spec summaries). */
 	uint64_t (*gmask)[NS_GRAN_PER_WORD];
 	bool overflow;
-	uint32_t sub4;          /* IPv4 blocks with more ranges get a
+	uint32_t sub4, sub6;    /* IPv4/IPv6 blocks with more ranges get a
 				 * sub-directory */
 	char *err;
 	size_t errlen;
@@ -602,7 +602,7 @@ static uint32_t addr_field(struct ns_compiled *k, const struct ns_tconf *tc,
 		 * range that starts inside it. */
 		for (e = j; e < nr && (last || r[e].start < bend); e++)
 			;
-		if (e - j + 1 > (fam == 4 ? k->sub4 : NS_SUB_MIN_V6))
+		if (e - j + 1 > (fam == 4 ? k->sub4 : k->sub6))
 			l1[b] = emit_sub(k, fam, r, i, j, e, bstart);
 		else
 			l1[b] = emit_plain(k, fam, r, i, j, e, bstart);
@@ -839,7 +839,8 @@ static void compile_table(struct ns_compiled *k, int t)
 }
 
 static struct ns_compiled *compile_once(const struct ns_conf *c, uint32_t gen,
-					char *err, size_t errlen, uint32_t sub4)
+					char *err, size_t errlen, uint32_t sub4,
+					uint32_t sub6)
 {
 	struct ns_compiled *k = xcalloc(1, sizeof(*k));
 	bits_t all;
@@ -849,6 +850,7 @@ static struct ns_compiled *compile_once(const struct ns_conf *c, uint32_t gen,
 	k->err = err;
 	k->errlen = errlen;
 	k->sub4 = sub4;
+	k->sub6 = sub6;
 	k->bm = xcalloc(NS_BITMAPS_PER_GEN, sizeof(*k->bm));
 	k->hcap = 1;
 	while (k->hcap < 2 * NS_BITMAPS_PER_GEN)
@@ -877,15 +879,21 @@ static struct ns_compiled *compile_once(const struct ns_conf *c, uint32_t gen,
  * IPv4 blocks of more than NS_SUB_DENSE_V4 ranges get a sub-directory when
  * the pool has room for that (a lookup then ends in a search of one or two
  * steps); when it has not (sets near a million prefixes), only blocks of
- * more than NS_SUB_MIN_V4 do.
+ * more than NS_SUB_MIN_V4 do; and when even that does not fit (a million
+ * prefixes crowded into few blocks: sub-directories cost more entries than
+ * the ranges they index), no block does: plain chunks, a longer binary
+ * search (up to NS_SEARCH_STEPS), the fewest entries.
  */
 struct ns_compiled *ns_compile(const struct ns_conf *c, uint32_t gen, char *err,
 			       size_t errlen)
 {
-	struct ns_compiled *k = compile_once(c, gen, err, errlen, NS_SUB_DENSE_V4);
+	struct ns_compiled *k = compile_once(c, gen, err, errlen, NS_SUB_DENSE_V4,
+					     NS_SUB_MIN_V6);
 
 	if (!k)
-		k = compile_once(c, gen, err, errlen, NS_SUB_MIN_V4);
+		k = compile_once(c, gen, err, errlen, NS_SUB_MIN_V4, NS_SUB_MIN_V6);
+	if (!k)
+		k = compile_once(c, gen, err, errlen, UINT32_MAX, UINT32_MAX);
 	return k;
 }
 
