@@ -599,3 +599,25 @@ def test_a_set_cut_by_an_interrupted_write_is_refused_until_replaced(fw, tmp):
     fw.ok("rule", "add", "proto", "tcp", "action", "pass")
     assert fw.ok("set", "list", "cut").split() == ["198.51.100.1/32", "198.51.100.2/32",
                                                    "198.51.100.3/32"]
+
+
+def test_a_stopped_writer_does_not_hang_others_for_ever(fw):
+    """A change waits for the lock, says so, and gives up with one line when
+    the holder never lets go (NETSIEVE_LOCK_WAIT seconds, default 60)."""
+    import fcntl
+    import time
+    before = fw.rules()
+    fd = os.open(fw.pin_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)   # what a stopped writer holds
+        t = time.time()
+        r = ns("rule", "add", "action", "drop", pin_dir=fw.pin_dir,
+               env={"NETSIEVE_LOCK_WAIT": "2"})
+        assert 1.5 < time.time() - t < 10
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 5 and "waiting for another netsieve command" in lines[0]
+        assert "has held the lock" in lines[-1] and "nothing was changed" in lines[-1]
+        assert fw.rules() == before  # read-only commands do not wait
+    finally:
+        os.close(fd)
+    assert fw.cli("rule", "add", "action", "drop").returncode == 0

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
@@ -141,9 +142,29 @@ void ns_store_open(struct ns_store *s, bool lock)
 			       value_size[i]);
 	}
 	if (lock) {
+		/* Changes wait for each other, but not for ever: a writer that
+		 * was stopped (^Z, kill -STOP) would hang every runbook. */
+		const char *w = getenv("NETSIEVE_LOCK_WAIT");
+		long wait_ms = (w && atol(w) > 0 ? atol(w) : 60) * 1000L, waited = 0;
+
 		s->lock_fd = open(ns_g.pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX))
+		if (s->lock_fd < 0)
 			ns_die(NS_EXIT_ENV, "cannot lock %s: %s", ns_g.pin_dir, strerror(errno));
+		while (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				ns_die(NS_EXIT_ENV, "cannot lock %s: %s", ns_g.pin_dir, strerror(errno));
+			if (waited == 1000)
+				ns_warn("waiting for another netsieve command to finish its change in %s",
+					ns_g.pin_dir);
+			if (waited >= wait_ms)
+				ns_die(NS_EXIT_ENV, "another netsieve command has held the lock on %s "
+				       "for %ld s (is one stopped?); nothing was changed",
+				       ns_g.pin_dir, wait_ms / 1000);
+			nanosleep(&ts, NULL);
+			waited += 100;
+		}
 	}
 	s->ncpus = libbpf_num_possible_cpus();
 	if (s->ncpus <= 0)
