@@ -79,3 +79,18 @@ def pin_dir(bpffs):
 @pytest.fixture
 def tmp(tmp_path):
     return tmp_path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def system_bpffs_untouched():
+    """No test may pin anything in the system's bpffs (/sys/fs/bpf, where
+    libbpf and iproute2 pin by default): every test works in a private one."""
+    def listing():
+        out = []
+        for d, dirs, files in os.walk("/sys/fs/bpf"):
+            out += [os.path.join(d, n) for n in dirs + files]
+        return sorted(out)
+    before = listing()
+    yield
+    after = listing()
+    assert after == before, f"tests left pins in /sys/fs/bpf: {sorted(set(after) - set(before))}"

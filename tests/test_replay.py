@@ -670,16 +670,23 @@ def test_missing_capture_names_path_once():
     assert line.count("/nonexistent.pcap") == 1, line
 
 
-def test_loaded_program_says_its_counters_are_live(pin_dir):
+def test_loaded_program_says_its_counters_are_live():
     """pinned:PATH runs the program as loaded, with its own maps: replay
-    cannot keep its counters private and says so instead of 'private'."""
-    progs = os.path.join(pin_dir, "progs")
-    subprocess.run(["bpftool", "prog", "loadall", SUBJ_O, progs], check=True,
-                   capture_output=True)
-    r, objs = ns_json("replay", "--json", f"pinned:{progs}/subj_xdp", SEED)
+    cannot keep its counters private and says so instead of 'private'.
+    (bpftool pins the subject's by-name maps under /sys/fs/bpf: all of it
+    runs in a private mount namespace with its own bpffs there.)"""
+    nsv = obj("netsieve")
+    script = f"""set -e
+mount -t bpf bpf /sys/fs/bpf
+bpftool prog loadall {SUBJ_O} /sys/fs/bpf/progs
+{nsv} replay --json pinned:/sys/fs/bpf/progs/subj_xdp {SEED} | tail -n 1
+{nsv} replay --stats pinned:/sys/fs/bpf/progs/subj_xdp {SEED}
+"""
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert objs[-1]["maps"]["loaded"] is True
-    r = ns("replay", "--stats", f"pinned:{progs}/subj_xdp", SEED)
+    summary = json.loads(r.stdout.splitlines()[0])
+    assert summary["maps"]["loaded"] is True
     assert "maps: the loaded program's own (live" in r.stdout
     assert "is a loaded program: its counters are the live ones" in r.stdout
 
