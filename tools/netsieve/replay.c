@@ -688,12 +688,20 @@ static const char *out_target(const char *path)
 	return path;
 }
 
+/* Give up the --out file: close it (when open) and remove it. */
+static void discard_out(pcap_dumper_t *dumper)
+{
+	if (dumper)
+		pcap_dump_close(dumper);
+	if (tmp_out[0])
+		unlink(tmp_out);
+	tmp_out[0] = 0;
+}
+
 static __attribute__((noreturn)) void out_failed(pcap_dumper_t *dumper,
 						 const char *out_path, int err)
 {
-	pcap_dump_close(dumper);
-	unlink(tmp_out);
-	tmp_out[0] = 0;
+	discard_out(dumper);
 	ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", out_path, strerror(err));
 }
 
@@ -721,12 +729,8 @@ static void finish_out(pcap_dumper_t *dumper, const char *out_path)
 	if (err)
 		out_failed(dumper, out_path, err);
 	pcap_dump_close(dumper);
-	if (rename(tmp_out, out_path)) {
-		err = errno;
-		unlink(tmp_out);
-		tmp_out[0] = 0;
-		ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", out_path, strerror(err));
-	}
+	if (rename(tmp_out, out_path))
+		out_failed(NULL, out_path, errno);
 	tmp_out[0] = 0;
 }
 
@@ -822,15 +826,9 @@ int cmd_replay(int argc, char **argv)
 	if (r.classic && !r.is_tc)
 		usage_err("--classic applies to tc programs; '%s' is an XDP program",
 			  r.o.name);
-	{
-		size_t nl = strlen(r.o.name);
-
-		/* (kernel names are cut at 15 characters: "..._classi" too) */
-		if (r.is_tc && !r.classic && nl > 8 &&
-		    (strstr(r.o.name, "_classic") || !strcmp(r.o.name + nl - 7, "_classi")))
-			fprintf(stderr, "netsieve: note: %s looks like a classic classifier: "
-				"add --classic to read its return values as class ids\n", r.o.name);
-	}
+	if (r.is_tc && !r.classic && strstr(r.o.name, "_classic"))
+		fprintf(stderr, "netsieve: note: %s looks like a classic classifier: "
+			"add --classic to read its return values as class ids\n", r.o.name);
 	if (r.expect_path)
 		read_expect(&r);
 	/* An XDP test run puts what does not fit one page (after 256 bytes of
@@ -872,8 +870,7 @@ int cmd_replay(int argc, char **argv)
 							    PCAP_TSTAMP_PRECISION_NANO);
 		dumper = pcap_dump_open(dead, tmp_out);
 		if (!dumper) {
-			unlink(tmp_out);
-			tmp_out[0] = 0;
+			discard_out(NULL);
 			ns_die(NS_EXIT_INPUT, "%s: cannot write: %s", r.out_path,
 			       pcap_geterr(dead));
 		}
@@ -940,11 +937,7 @@ int cmd_replay(int argc, char **argv)
 				verdict = "NOT_RUNNABLE";
 				goto check;
 			}
-			if (dumper) {
-				pcap_dump_close(dumper);
-				unlink(tmp_out);
-				tmp_out[0] = 0;
-			}
+			discard_out(dumper);
 			if (err == ENODEV)
 				ns_die(NS_EXIT_ENV, "packet %llu: --ctx ifindex=%u: no such device",
 				       (unsigned long long)idx, r.ctx_ifindex);
@@ -1015,11 +1008,7 @@ check_done:
 		}
 	}
 	if (rc == PCAP_ERROR) {
-		if (dumper) {
-			pcap_dump_close(dumper);
-			unlink(tmp_out);
-			tmp_out[0] = 0;
-		}
+		discard_out(dumper);
 		ns_die(NS_EXIT_INPUT, "%s: capture is damaged after packet %llu: %s",
 		       r.pcap_path, (unsigned long long)idx, pcap_geterr(cap));
 	}
