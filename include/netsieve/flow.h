@@ -94,6 +94,14 @@ struct ns_flow {
 	__u8 daddr[16];
 } __attribute__((aligned(8)));  /* zeroed and copied in 8-byte words */
 
+/* The IPv6 extension headers the parser walks (hop-by-hop 0, routing 43,
+ * fragment 44, AH 51, destination options 60, mobility 135): an IPv6
+ * packet's l4_proto is never one of them.  Shared with the CLI, which
+ * refuses rules on them that could never match.  (A macro: as an inline
+ * function it changed the parser's code.) */
+#define ns_ip6_ext_hdr(nh) ((nh) == 0 || (nh) == 43 || (nh) == 60 || \
+			    (nh) == 44 || (nh) == 51 || (nh) == 135)
+
 _Static_assert(sizeof(struct ns_flow) == 72, "ns_flow layout changed: update "
 	       "tests/flowdesc.py and NS_FLOW_VERSION");
 

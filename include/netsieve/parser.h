@@ -241,6 +241,8 @@ static __always_inline int ns_parse_ipv6(struct ns_cursor *c, struct ns_flow *f)
 		struct { __u8 nexthdr, hdrlen; __be16 frag_off; } *ext = c->pos;
 		__u32 len;
 
+		/* !ns_ip6_ext_hdr(nh), spelled out: written with the macro,
+		 * clang builds this unrolled walk with more instructions. */
 		if (nh != NS_IPPROTO_HOPOPTS && nh != NS_IPPROTO_ROUTING &&
 		    nh != NS_IPPROTO_DSTOPTS && nh != NS_IPPROTO_FRAGMENT &&
 		    nh != NS_IPPROTO_AH && nh != NS_IPPROTO_MH)
@@ -279,9 +281,7 @@ static __always_inline int ns_parse_ipv6(struct ns_cursor *c, struct ns_flow *f)
 		f->l4_proto = nh;
 		c->pos = (void *)ext + len;
 	}
-	if (nh == NS_IPPROTO_HOPOPTS || nh == NS_IPPROTO_ROUTING ||
-	    nh == NS_IPPROTO_DSTOPTS || nh == NS_IPPROTO_FRAGMENT ||
-	    nh == NS_IPPROTO_AH || nh == NS_IPPROTO_MH)
+	if (ns_ip6_ext_hdr(nh))
 		return -NS_R_IP6_EXT_DEEP;
 	return nh;
 }

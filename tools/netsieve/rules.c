@@ -602,8 +602,7 @@ bool ns_rule_parse(struct ns_conf *c, int argc, char **argv, struct ns_rule *r,
 	}
 	/* The IPv6 extension headers the parser walks (as nftables' meta
 	 * l4proto does) are never an IPv6 packet's protocol. */
-	if (HAS(NS_DIM_PROTO) && (r->proto == 0 || r->proto == 43 || r->proto == 44 ||
-				  r->proto == 51 || r->proto == 60 || r->proto == 135) &&
+	if (HAS(NS_DIM_PROTO) && ns_ip6_ext_hdr(r->proto) &&
 	    ((HAS(NS_DIM_SRC) && r->src_kind == NS_ADDR_KIND_V6) ||
 	     (HAS(NS_DIM_DST) && r->dst_kind == NS_ADDR_KIND_V6)))
 		return ns_fail(err, len, "proto %u is an IPv6 extension header: an IPv6 packet's "
