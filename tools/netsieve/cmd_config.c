@@ -541,11 +541,14 @@ static int cmd_set(int argc, char **argv)
 	if (!strcmp(sub, "del") || !strcmp(sub, "delete")) {
 		if (argc < 4)
 			ns_die(NS_EXIT_USAGE, "set del needs NAME and at least one PREFIX");
+		struct ns_set gone = {};
 		struct ns_buf absent = {};
 		int removed = 0;
 
 		/* Like set add, idempotent: a prefix already absent is named,
-		 * not an error.  Every prefix is checked before anything is. */
+		 * not an error.  The prefixes are checked (all of them, before
+		 * anything changes) into a set of their own, which also drops
+		 * repeats. */
 		for (int w = 3; w < argc; w++) {
 			struct ns_pfx4 p4;
 			struct ns_pfx6 p6;
@@ -553,35 +556,28 @@ static int cmd_set(int argc, char **argv)
 
 			if (!ns_parse_prefix(argv[w], &fam, &p4, &p6, err, sizeof(err)))
 				ns_die(NS_EXIT_USAGE, "set del: %s; nothing was changed", err);
+			if (fam == 4)
+				ns_set_add4(&gone, p4);
+			else
+				ns_set_add6(&gone, p6);
 		}
-		for (int w = 3; w < argc; w++) {
-			struct ns_pfx4 p4;
-			struct ns_pfx6 p6;
-			bool dup = false;
-			int fam;
+		ns_set_normalize(&gone);
+		for (size_t j = 0; j < gone.n4 + gone.n6; j++) {
+			bool v4 = j < gone.n4;
 
-			ns_parse_prefix(argv[w], &fam, &p4, &p6, err, sizeof(err));
-			if (fam == 4 ? ns_set_del4(&c.sets[i], p4) : ns_set_del6(&c.sets[i], p6)) {
+			if (v4 ? ns_set_del4(&c.sets[i], gone.v4[j]) :
+				 ns_set_del6(&c.sets[i], gone.v6[j - gone.n4])) {
 				removed++;
 				continue;
 			}
-			for (int v = 3; v < w && !dup; v++) {
-				struct ns_pfx4 q4;
-				struct ns_pfx6 q6;
-				int qf;
-
-				ns_parse_prefix(argv[v], &qf, &q4, &q6, err, sizeof(err));
-				dup = qf == fam && (fam == 4 ? q4.addr == p4.addr && q4.plen == p4.plen :
-						   q6.addr == p6.addr && q6.plen == p6.plen);
-			}
-			if (!dup) {
-				if (fam == 4)
-					ns_format_pfx4(&p4, err, sizeof(err));
-				else
-					ns_format_pfx6(&p6, err, sizeof(err));
-				ns_buf_printf(&absent, "%s%s", absent.s ? ", " : "", err);
-			}
+			if (v4)
+				ns_format_pfx4(&gone.v4[j], err, sizeof(err));
+			else
+				ns_format_pfx6(&gone.v6[j - gone.n4], err, sizeof(err));
+			ns_buf_printf(&absent, "%s%s", absent.s ? ", " : "", err);
 		}
+		free(gone.v4);
+		free(gone.v6);
 		if (removed)
 			commit_sets(&s, &c, &old, i);
 		printf("set %s: %d prefix%s removed, %zu left", argv[2], removed,
@@ -630,9 +626,9 @@ static int cmd_load(int argc, char **argv)
 	struct ns_store s;
 	struct ns_conf c, old;
 	bool touched[NS_MAX_SETS] = {}, only[NS_TABLES] = {}, some = false, check = false;
-	char err[ERRLEN], dirbuf[PATH_MAX], *line = NULL;
+	char err[ERRLEN], dirbuf[PATH_MAX], *line = NULL, **words = NULL;
 	const char *path, *base;
-	size_t linecap = 0;
+	size_t linecap = 0, wcap = 0;
 	FILE *f;
 	int lineno = 0, total = 0;
 
@@ -681,15 +677,10 @@ static int cmd_load(int argc, char **argv)
 	}
 	errno = 0;
 	while (getline(&line, &linecap, f) > 0) {
-		char **words;
 		int n, lt;
 
 		lineno++;
-		/* Any number of words (a set add line may list thousands). */
-		words = calloc(strlen(line) / 2 + 2, sizeof(*words));
-		if (!words)
-			ns_die(NS_EXIT_FAIL, "out of memory");
-		n = ns_split_words(line, words, strlen(line) / 2 + 1);
+		n = ns_split_line(line, &words, &wcap);
 		if (!ns_conf_apply_words(&c, n, words, touched, base, &lt, err, sizeof(err)))
 			ns_die(NS_EXIT_INPUT, "%s:%d: %s; nothing was changed", path, lineno, err);
 		if (some && lt >= 0 && !only[lt])
@@ -698,9 +689,9 @@ static int cmd_load(int argc, char **argv)
 			       ns_table_names[lt], ns_table_names[lt]);
 		if (n && !strcmp(words[0], "rule"))
 			total++;
-		free(words);
 		errno = 0;
 	}
+	free(words);
 	/* A directory opens but does not read (EISDIR): not an empty file. */
 	if (ferror(f))
 		ns_die(NS_EXIT_INPUT, "%s: cannot read: %s; nothing was changed", path,

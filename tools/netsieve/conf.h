@@ -84,6 +84,7 @@ int ns_set_find(const struct ns_conf *c, const char *name);
 
 /* Split a line into words (in place); returns count, -1 when too many. */
 int ns_split_words(char *line, char **words, int max);
+int ns_split_line(char *line, char ***words, size_t *cap);
 
 /* ---- sets.c: set contents -------------------------------------------- */
 void ns_set_add4(struct ns_set *s, struct ns_pfx4 p);

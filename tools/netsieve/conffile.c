@@ -133,7 +133,6 @@ bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
 	FILE *f = fopen(path, "r");
 	char *line = NULL, **words = NULL;
 	size_t linecap = 0, wcap = 0, n4, n6;
-	ssize_t got;
 	int lineno = 0;
 	struct ns_set *s = &c->sets[i];
 
@@ -152,19 +151,11 @@ bool ns_set_load_file(struct ns_conf *c, int i, const char *path, bool append,
 		return ns_fail(err, len, __VA_ARGS__);                         \
 	} while (0)
 	errno = 0;
-	while ((got = getline(&line, &linecap, f)) > 0) {
-		size_t need = (size_t)got / 2 + 2;
+	while (getline(&line, &linecap, f) > 0) {
 		int n;
 
 		lineno++;
-		if (need > wcap) {
-			free(words);
-			wcap = need;
-			words = calloc(wcap, sizeof(*words));
-			if (!words)
-				ns_die(NS_EXIT_FAIL, "out of memory");
-		}
-		n = ns_split_words(line, words, (int)(wcap - 1));
+		n = ns_split_line(line, &words, &wcap);
 		for (int w = 0; w < n; w++) {
 			struct ns_pfx4 p4;
 			struct ns_pfx6 p6;

@@ -195,6 +195,22 @@ int ns_set_find(const struct ns_conf *c, const char *name)
 	return -1;
 }
 
+/* ns_split_words() for a line of any length (a set line may list
+ * thousands of prefixes): *words grows to fit; free it once at the end. */
+int ns_split_line(char *line, char ***words, size_t *cap)
+{
+	size_t need = strlen(line) / 2 + 2;
+
+	if (need > *cap) {
+		free(*words);
+		*words = calloc(need, sizeof(**words));
+		if (!*words)
+			ns_die(NS_EXIT_FAIL, "out of memory");
+		*cap = need;
+	}
+	return ns_split_words(line, *words, (int)(need - 1));
+}
+
 int ns_split_words(char *line, char **words, int max)
 {
 	int n = 0;
