@@ -53,6 +53,20 @@ static void *xcalloc(size_t n, size_t sz)
 
 static void wait_for_readers(void);
 
+/* The generation packets use, or will once an interrupted change is rolled
+ * forward: a table that moved past nsv3_state's gen says so (read-only
+ * commands then show what packets see). */
+static uint32_t live_gen(struct ns_store *s)
+{
+	static struct ns_tslot ts;
+	uint32_t g = s->state.gen & 1;
+
+	for (__u32 t = 0; t < NS_TABLES; t++)
+		if (!bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts) && (ts.gen & 1) != g)
+			return g ^ 1;
+	return g;
+}
+
 /* A change interrupted half way through its flip leaves some tables on the
  * new generation (complete: it was written before any flip) and nsv3_state
  * on the old one.  Finish it before anything else. */
@@ -60,15 +74,9 @@ static void finish_flip(struct ns_store *s)
 {
 	static struct ns_tslot ts;
 	uint32_t g = s->state.gen & 1;
-	bool mixed = false;
 	__u32 key = 0;
 
-	for (__u32 t = 0; t < NS_TABLES; t++) {
-		if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
-		mixed |= (ts.gen & 1) != g;
-	}
-	if (!mixed)
+	if (live_gen(s) == g)
 		return;
 	/* A table flipped means every table's new half was written first
 	 * (ns_store_commit): roll the others forward to it. */
@@ -205,20 +213,6 @@ void ns_store_close(struct ns_store *s)
 			close(s->fd[i]);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
-}
-
-/* The generation packets use, or will once an interrupted change is rolled
- * forward: a table that moved past nsv3_state's gen says so (read-only
- * commands then show what packets see). */
-static uint32_t live_gen(struct ns_store *s)
-{
-	static struct ns_tslot ts;
-	uint32_t g = s->state.gen & 1;
-
-	for (__u32 t = 0; t < NS_TABLES; t++)
-		if (!bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts) && (ts.gen & 1) != g)
-			return g ^ 1;
-	return g;
 }
 
 void ns_store_read(struct ns_store *s, struct ns_conf *c)
