@@ -8,6 +8,8 @@ NS_VERBOSE=${NS_VERBOSE:-0}
 NS_SCRIPT=${NS_SCRIPT:-$(basename "$0")}
 
 ns_die() { echo "$NS_SCRIPT: $*" >&2; exit 1; }
+# A usage error: the script's usage() on stderr, exit 2.
+ns_usage_err() { usage >&2; exit 2; }
 
 # The first line sed prints for the script $1 from stdin.  Reads all of its
 # input: no early-exiting reader in a pipeline (under pipefail the writer's
