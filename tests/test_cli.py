@@ -621,3 +621,21 @@ def test_a_stopped_writer_does_not_hang_others_for_ever(fw):
     finally:
         os.close(fd)
     assert fw.cli("rule", "add", "action", "drop").returncode == 0
+
+
+def test_set_store_capacity_is_checked_before_anything_is_written(fw, tmp):
+    """More prefixes than the set store holds (4,194,304 in all sets): one
+    line, exit 2, and no set created or changed (a refused set load used to
+    leave a half-written set behind)."""
+    n = 4 * 1024 * 1024 + 1
+    p = tmp / "huge.txt"
+    with open(p, "w") as f:
+        for hi in range(0, n, 65536):
+            f.write("".join(f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n"
+                            if i < 1 << 24 else "" for i in range(hi, min(hi + 65536, n))))
+    before = snapshot(fw)
+    # BASE has 2 prefixes in set bl
+    one_line_error(fw.cli("set", "load", "huge", p), 2, "the sets would hold 4194307",
+                   "set store's 4194304", "nothing was changed")
+    assert snapshot(fw) == before
+    assert "huge" not in fw.ok("set", "list")
