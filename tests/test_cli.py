@@ -106,6 +106,9 @@ BAD = [
     (["init", FW_O, "extra"], 2, ["init: unexpected 'extra'"]),
     (["stats", "--watch", "0"], 2, ["--watch"]),
     (["stats", "--bogus"], 2, ["unexpected '--bogus'"]),
+    (["stats", "table", "bogus"], 2, ["table 'bogus'", "xdp, ingress or egress"]),
+    (["stats", "table"], 2, ["table needs a value"]),
+    (["stats", "--zero", "--watch", "1"], 2, ["--zero and --watch"]),
 ]
 
 
@@ -345,6 +348,10 @@ def test_stats_text(fw):
     out = fw.ok("stats")
     assert "table xdp: policy pass, 2 rules" in out
     assert "table egress: no rules, no packets" in out
+    only = fw.ok("stats", "table", "egress")
+    assert only.splitlines() == ["table egress: no rules, no packets"]
+    st = json.loads(fw.ok("stats", "table", "ingress", "table", "egress", "--json"))
+    assert [t["table"] for t in st["tables"]] == ["ingress", "egress"]
 
 
 def test_status(fw):

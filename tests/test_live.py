@@ -58,6 +58,17 @@ rule add proto icmp action drop
     assert hits[4] >= 1          # the ICMP echo
     assert hits[1] >= 3 + 1      # 3 UDP + at least one SYN from the blocked source
     assert hits[2] >= 1          # the SSH handshake
+    # --zero prints what it zeroes, then every counter of the table is 0
+    r = lab.netsieve("stats", "--zero", "table", "xdp", "--json")
+    assert "counters zeroed (table xdp)" in r.stderr
+    shown = {x["id"]: x["packets"] for x in json.loads(r.stdout)["tables"][0]["rules"]}
+    assert shown[1] >= hits[1] and shown[4] >= hits[4]
+    st = json.loads(lab.netsieve("stats", "--json").stdout)["tables"][0]
+    assert [x["packets"] for x in st["rules"]] == [0, 0, 0, 0]
+    # (policy counts may move again: the lab's own IPv6 ND goes on)
+    assert st["verdicts"]["rule_drop"]["packets"] == 0 == st["verdicts"]["rule_pass"]["packets"]
+    assert not lab.ping(lab.b4)
+    assert rule_packets(lab)[4] >= 1, "counting goes on after --zero"
     st = json.loads(lab.netsieve("status", "--json").stdout)
     att = [a for p in st["programs"] for a in p["attached"]]
     assert {"dev": lab.vb, "hook": "xdp native"} in att

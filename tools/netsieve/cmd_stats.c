@@ -114,13 +114,15 @@ static void print_counts(const char *label, const struct ns_counter *now,
 }
 
 static void print_text(struct ns_conf *c, struct snapshot *now, struct snapshot *prev,
-		       double secs)
+		       double secs, const bool *show)
 {
 	const char *unit = prev ? "/s" : "";
 	double rs = prev ? secs : 0;
 	char buf[1024], n1[32], n2[32];
 
 	for (int t = 0; t < NS_TABLES; t++) {
+		if (show && !show[t])
+			continue;
 		if (!table_active(c, now, t)) {
 			printf("table %s: no rules, no packets\n", ns_table_names[t]);
 			continue;
@@ -174,18 +176,21 @@ static void cnt_json(struct ns_buf *b, const char *key, struct ns_counter v, boo
 }
 
 static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *now,
-		       struct snapshot *prev, double secs)
+		       struct snapshot *prev, double secs, const bool *show)
 {
 	struct ns_buf b = {};
 	double rs = prev ? secs : 0;
 	char buf[1024], n1[32], n2[32];
+	bool first = true;
 
 	ns_buf_printf(&b, "{\"rates\":%s,\"tables\":[", prev ? "true" : "false");
 	for (int t = 0; t < NS_TABLES; t++) {
 		bool comma = false;
 
+		if (show && !show[t])
+			continue;
 		ns_buf_printf(&b, "%s{\"table\":\"%s\",\"policy\":\"%s\",\"rules_count\":%d,\"verdicts\":{",
-			      t ? "," : "", ns_table_names[t],
+			      first ? "" : ",", ns_table_names[t],
 			      c->t[t].policy == NS_ACT_DROP ? "drop" : "pass", c->t[t].n);
 		for (int sr = 0; sr < NS_SOURCES; sr++)
 			for (int a = 0; a < NS_ACT_MAX; a++) {
@@ -235,6 +240,7 @@ static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *n
 			ns_buf_printf(&b, "}");
 		}
 		ns_buf_printf(&b, "]}");
+		first = false;
 	}
 	ns_buf_printf(&b, "]}");
 	ns_buf_printf(out, "%s", b.s);
@@ -242,11 +248,11 @@ static void stats_json(struct ns_buf *out, struct ns_conf *c, struct snapshot *n
 }
 
 static void print_json(struct ns_conf *c, struct snapshot *now, struct snapshot *prev,
-		       double secs)
+		       double secs, const bool *show)
 {
 	struct ns_buf b = {};
 
-	stats_json(&b, c, now, prev, secs);
+	stats_json(&b, c, now, prev, secs, show);
 	printf("%s\n", b.s);
 	ns_buf_free(&b);
 }
@@ -260,9 +266,9 @@ void ns_stats_report(struct ns_store *s, bool json, struct ns_buf *out)
 	ns_store_read(s, &c);
 	take(s, &c, &a);
 	if (json)
-		stats_json(out, &c, &a, NULL, 1);
+		stats_json(out, &c, &a, NULL, 1, NULL);
 	else
-		print_text(&c, &a, NULL, 1);
+		print_text(&c, &a, NULL, 1, NULL);
 	for (int t = 0; t < NS_TABLES; t++)
 		free(a.rule[t]);
 	ns_conf_free(&c);
@@ -313,6 +319,19 @@ static void realign(struct snapshot *prev, const struct ns_conf *oldc,
 	}
 }
 
+static const char *zeroed_names(const bool *show)
+{
+	static char buf[64];
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (int t = 0; t < NS_TABLES; t++)
+		if (!show || show[t])
+			len += snprintf(buf + len, sizeof(buf) - len, "%stable %s",
+					len ? ", " : "", ns_table_names[t]);
+	return buf;
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
@@ -326,7 +345,7 @@ static int cmd_stats(int argc, char **argv)
 	struct ns_store s;
 	struct ns_conf c;
 	struct snapshot a = {}, b = {};
-	bool json = false;
+	bool json = false, zero = false, show[NS_TABLES], some = false;
 	uint64_t watch = 0, count = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -335,15 +354,31 @@ static int cmd_stats(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--watch") && i + 1 < argc) {
 			if (!ns_parse_u64(argv[++i], 1, 3600, &watch))
 				ns_die(NS_EXIT_USAGE, "stats: --watch '%s': expected seconds 1-3600", argv[i]);
+		} else if (!strcmp(argv[i], "--zero")) {
+			zero = true;
+		} else if (!strcmp(argv[i], "table")) {
+			int t = i + 1 < argc ? ns_table_by_name(argv[i + 1]) : -1;
+
+			if (t < 0)
+				ns_die(NS_EXIT_USAGE, "stats: table %s%s%s: expected xdp, ingress or egress",
+				       i + 1 < argc ? "'" : "", i + 1 < argc ? argv[i + 1] : "needs a value",
+				       i + 1 < argc ? "'" : "");
+			if (!some)
+				memset(show, 0, sizeof(show));
+			show[t] = some = true;
+			i++;
 		} else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
 			if (!ns_parse_u64(argv[++i], 1, UINT32_MAX, &count))
 				ns_die(NS_EXIT_USAGE, "stats: --count '%s': expected a number of reports", argv[i]);
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			printf("usage: netsieve [--pin-dir DIR] stats [--json] [--watch SECONDS [--count N]]\n\n"
+			printf("usage: netsieve [--pin-dir DIR] stats [table T]... [--json]\n"
+			       "                    [--watch SECONDS [--count N] | --zero]\n\n"
 			       "Counters per table: verdicts by where they came from (a rule, the\n"
 			       "policy, an unusable frame), frames the parser could not use by\n"
-			       "reason, and every rule.  --watch prints rates every SECONDS until\n"
-			       "interrupted (or N times).\n");
+			       "reason, and every rule.  table T: only those tables.  --watch prints\n"
+			       "rates every SECONDS until interrupted (or N times).  --zero prints\n"
+			       "the counters, then sets them to zero (packets counted between the\n"
+			       "two are lost, as with iptables -L -Z).\n");
 			return NS_EXIT_OK;
 		} else {
 			ns_die(NS_EXIT_USAGE, "stats: unexpected '%s' (see netsieve stats --help)", argv[i]);
@@ -351,14 +386,29 @@ static int cmd_stats(int argc, char **argv)
 	}
 	if (count && !watch)
 		ns_die(NS_EXIT_USAGE, "stats: --count goes with --watch");
-	ns_store_open(&s, false);
+	if (zero && watch)
+		ns_die(NS_EXIT_USAGE, "stats: --zero and --watch do not go together");
+	/* Zeroing writes: it takes the lock, so a concurrent change cannot
+	 * move rules to other counter slots under it. */
+	ns_store_open(&s, zero);
 	ns_store_read(&s, &c);
 	take(&s, &c, &a);
 	if (!watch) {
 		if (json)
-			print_json(&c, &a, NULL, 1);
+			print_json(&c, &a, NULL, 1, some ? show : NULL);
 		else
-			print_text(&c, &a, NULL, 1);
+			print_text(&c, &a, NULL, 1, some ? show : NULL);
+		if (zero) {
+			for (int t = 0; t < NS_TABLES; t++)
+				if (!some || show[t])
+					ns_store_zero_table(&s, &c, t);
+			/* The notice goes to stderr: stdout stays the report
+			 * (parseable with --json). */
+			fflush(stdout);
+			fprintf(stderr, "netsieve: counters zeroed (%s)\n", zeroed_names(some ? show : NULL));
+		}
+		drop_rules(&a);
+		ns_conf_free(&c);
 		return NS_EXIT_OK;
 	}
 	signal(SIGINT, on_signal);
@@ -387,14 +437,14 @@ static int cmd_stats(int argc, char **argv)
 			take(&s, &c, &b);
 		}
 		if (json)
-			print_json(&c, &b, &a, watch);
+			print_json(&c, &b, &a, watch, some ? show : NULL);
 		else {
 			time_t now = time(NULL);
 			char tb[32];
 
 			strftime(tb, sizeof(tb), "%H:%M:%S", localtime(&now));
 			printf("--- %s, rates over %llus\n", tb, (unsigned long long)watch);
-			print_text(&c, &b, &a, watch);
+			print_text(&c, &b, &a, watch, some ? show : NULL);
 		}
 		fflush(stdout);
 		drop_rules(&a);

@@ -137,6 +137,7 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c,
 		     const struct ns_conf *old);
 /* Sum a per-CPU counter. */
 struct ns_counter ns_store_counter(struct ns_store *s, int map, uint32_t key);
+void ns_store_zero_table(struct ns_store *s, const struct ns_conf *c, int t);
 void ns_conf_free(struct ns_conf *c);
 
 /* ---- compile.c ---------------------------------------------------------- */

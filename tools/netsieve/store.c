@@ -498,8 +498,29 @@ static void zero_slot(struct ns_store *s, uint32_t slot)
 	struct ns_counter *z = xcalloc(s->ncpus, sizeof(*z));
 
 	if (bpf_map_update_elem(s->fd[M_CNT_RULE], &slot, z, 0))
-		ns_die(NS_EXIT_ENV, "clearing counters: %s", strerror(errno));
+		ns_die(NS_EXIT_ENV, "zeroing counters: %s", strerror(errno));
 	free(z);
+}
+
+/* Zero every counter of table t: its rules', verdicts', reasons' and HTTP
+ * kinds'.  The caller holds the lock (rules keep their slots). */
+void ns_store_zero_table(struct ns_store *s, const struct ns_conf *c, int t)
+{
+	struct ns_counter *z = xcalloc(s->ncpus, sizeof(*z));
+	const struct { int map; uint32_t from, n; } ranges[] = {
+		{ M_CNT_VERD, (uint32_t)t * NS_SOURCES * NS_ACT_MAX, NS_SOURCES * NS_ACT_MAX },
+		{ M_CNT_RSN, (uint32_t)t * NS_R_MAX, NS_R_MAX },
+		{ M_CNT_HTTP, (uint32_t)t * NS_HTTP_KINDS, NS_HTTP_KINDS },
+	};
+
+	for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++)
+		for (uint32_t k = ranges[r].from; k < ranges[r].from + ranges[r].n; k++)
+			if (bpf_map_update_elem(s->fd[ranges[r].map], &k, z, 0))
+				ns_die(NS_EXIT_ENV, "zeroing counters: %s", strerror(errno));
+	free(z);
+	for (int i = 0; i < c->t[t].n; i++)
+		if (c->t[t].rules[i].slot < NS_RULE_SLOTS)
+			zero_slot(s, c->t[t].rules[i].slot);
 }
 
 void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf *old)
