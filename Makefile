@@ -6,6 +6,7 @@
 #   make demo       the main job: throwaway netns lab, firewall, live traffic
 #   make bench      XDP firewall benchmark (bench/run), ratios side by side
 #   make bench-tc   tc benchmark: cls_classify vs u32 chains, N = 10/100/1000
+#   make fuzz       libFuzzer over the CLI's config parser (FUZZ_SECONDS=60)
 #   make deps       install missing Debian packages (root, apt)
 #   make install PREFIX=/usr/local DESTDIR=   (objects to lib/netsieve, CLI and
 #                   scripts to sbin, example rule files to share/netsieve)
@@ -50,7 +51,7 @@ $(BUILD)/flags: FORCE | $(BUILD)
 	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
 FORCE:
 
-.PHONY: all check-build check-test test demo bench bench-tc deps install clean FORCE
+.PHONY: all check-build check-test test demo bench bench-tc fuzz deps install clean FORCE
 
 all: $(BPF_OBJS) $(BUILD)/netsieve
 
@@ -95,6 +96,26 @@ install: all
 	$(if $(SCRIPTS),install -m 0755 $(filter-out %.sh,$(SCRIPTS)) $(DESTDIR)$(PREFIX)/sbin/)
 	install -m 0644 scripts/netsieve-lib.sh $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 examples/*.rules $(DESTDIR)$(PREFIX)/share/netsieve/
+
+# libFuzzer over the CLI's configuration parser, compiler and save
+# (tests/fuzz/conf_roundtrip.c); needs clang's libFuzzer (libclang-rt-*-dev).
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -I include -I tools/netsieve $(NS_DEFS)
+FUZZ_OBJS := $(addprefix $(BUILD)/fuzz/,$(notdir $(patsubst %.c,%.o,$(filter-out %/main.c,$(CLI_SRCS)))))
+
+$(BUILD)/fuzz:
+	@mkdir -p $@
+
+$(BUILD)/fuzz/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/fuzz/conf_roundtrip: tests/fuzz/conf_roundtrip.c $(FUZZ_OBJS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(CLI_LDLIBS)
+
+fuzz: $(BUILD)/fuzz/conf_roundtrip
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$< -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/conf.dict -max_len=4000 \
+		-timeout=20 -rss_limit_mb=4096 $(BUILD)/fuzz/corpus examples
 
 clean:
 	rm -rf $(BUILD)
