@@ -106,6 +106,14 @@ BAD = [
     (["init", FW_O, "extra"], 2, ["init: unexpected 'extra'"]),
     (["stats", "--watch", "0"], 2, ["--watch"]),
     (["stats", "--bogus"], 2, ["unexpected '--bogus'"]),
+    (["rule", "replace", "9", "action", "drop"], 2, ["no rule with id 9"]),
+    (["rule", "replace", "table", "xdp", "3", "action", "drop"], 2, ["no rule with id 3 in table xdp"]),
+    (["rule", "replace", "1", "pos", "1", "action", "drop"], 2, ["pos does not go with replace"]),
+    (["rule", "replace", "1", "table", "xdp", "action", "drop"], 2, ["table goes before the id"]),
+    (["rule", "replace", "1", "action", "classify", "1:1"], 2, ["not in table xdp"]),
+    (["rule", "replace", "1", "src", "@nope", "action", "drop"], 2, ["no set named 'nope'"]),
+    (["rule", "replace", "1"], 2, ["expected [table T] ID"]),
+    (["rule", "replace", "x1", "action", "drop"], 2, ["'x1' is not a rule id"]),
     (["stats", "table", "bogus"], 2, ["table 'bogus'", "xdp, ingress or egress"]),
     (["stats", "table"], 2, ["table needs a value"]),
     (["stats", "--zero", "--watch", "1"], 2, ["--zero and --watch"]),
@@ -344,6 +352,22 @@ def test_stats_json_shape(fw):
     assert rates["rates"] is True
 
 
+def test_rule_replace_keeps_id_and_position_in_one_change(fw):
+    serial = json.loads(fw.ok("status", "--json"))["serial"]
+    out = fw.ok("rule", "replace", "2", "proto", "tcp", "dport", "2222", "action", "drop")
+    assert out.strip() == "rule 2 replaced in table xdp at position 2"
+    assert json.loads(fw.ok("status", "--json"))["serial"] == serial + 1
+    rules = json.loads(fw.ok("rule", "list", "--json"))
+    assert [(r["table"], r["id"], r["pos"], r["rule"]) for r in rules] == [
+        ("xdp", 1, 1, "src @bl action drop"),
+        ("xdp", 2, 2, "proto tcp dport 2222 action drop"),
+        ("ingress", 3, 1, "proto udp action drop")]
+    fw.ok("rule", "replace", "table", "ingress", "3", "http", "POST", "action", "drop")
+    assert fw.ok("rule", "list", "table", "ingress").splitlines()[-1].split()[:2] == ["1", "3"]
+    # the next new rule still gets a new id
+    assert fw.ok("rule", "add", "action", "pass").strip() == "rule 4 added to table xdp at position 3"
+
+
 def test_stats_text(fw):
     out = fw.ok("stats")
     assert "table xdp: policy pass, 2 rules" in out
@@ -367,7 +391,8 @@ def test_status(fw):
 def test_help_everywhere():
     for cmd in (["rule", "--help"], ["set", "--help"], ["policy", "--help"],
                 ["load", "--help"], ["save", "--help"], ["stats", "--help"],
-                ["status", "--help"], ["init", "--help"]):
+                ["status", "--help"], ["init", "--help"], ["rule", "del", "--help"],
+                ["rule", "replace", "-h"], ["rule", "list", "--help"], ["set", "load", "--help"]):
         r = ns(*cmd)
         assert r.returncode == 0 and "usage:" in r.stdout, cmd
     r = ns("--help")

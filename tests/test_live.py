@@ -69,6 +69,11 @@ rule add proto icmp action drop
     assert st["verdicts"]["rule_drop"]["packets"] == 0 == st["verdicts"]["rule_pass"]["packets"]
     assert not lab.ping(lab.b4)
     assert rule_packets(lab)[4] >= 1, "counting goes on after --zero"
+    # replace: same id, counters from zero, the new match works live
+    lab.netsieve("rule", "replace", "4", "proto", "icmp", "icmp-type", "8", "action", "drop")
+    assert rule_packets(lab)[4] == 0
+    assert not lab.ping(lab.b4)
+    assert rule_packets(lab)[4] >= 1
     st = json.loads(lab.netsieve("status", "--json").stdout)
     att = [a for p in st["programs"] for a in p["attached"]]
     assert {"dev": lab.vb, "hook": "xdp native"} in att

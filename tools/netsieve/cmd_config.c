@@ -150,6 +150,7 @@ static void rule_usage(FILE *f)
 		"       netsieve rule add table ingress|egress ... [http H] action [pass]\n"
 		"                  [classify MAJ:MIN] [mark N] [dscp NAME|N]\n"
 		"       netsieve rule del [table T] ID\n"
+		"       netsieve rule replace [table T] ID [src X] ... action ...\n"
 		"       netsieve rule list [table T] [--json]\n"
 		"       netsieve rule flush [table T]\n"
 		"\n"
@@ -157,6 +158,8 @@ static void rule_usage(FILE *f)
 		"P: tcp, udp, sctp, icmp, icmpv6, gre, esp, ah or 0-255.\n"
 		"Rules are ordered; the first that matches decides.  Tables: xdp (default),\n"
 		"ingress, egress.  pos N inserts before the rule now at position N.\n"
+		"replace swaps rule ID for the new one in one atomic change: same id and\n"
+		"position, counters from zero.\n"
 		"H (tc tables, seen by cls_http only): comma-separated GET, POST, PUT, DELETE,\n"
 		"HEAD, OPTIONS, PATCH, CONNECT, TRACE, 1xx..5xx, request, response.\n"
 		"Effects (classify, mark, dscp) apply only under cls_classify and cls_http;\n"
@@ -253,8 +256,8 @@ static int cmd_rule(int argc, char **argv)
 	char err[ERRLEN];
 
 	if (argc < 2)
-		ns_die(NS_EXIT_USAGE, "rule needs a subcommand: add, del, list, flush (see netsieve rule --help)");
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		ns_die(NS_EXIT_USAGE, "rule needs a subcommand: add, del, replace, list, flush (see netsieve rule --help)");
+	if (want_help(argc, argv)) { /* anywhere: "rule del --help" too */
 		rule_usage(stdout);
 		return NS_EXIT_OK;
 	}
@@ -306,6 +309,54 @@ static int cmd_rule(int argc, char **argv)
 		c.t[ft].n--;
 		commit(&s, &c, &old);
 		printf("rule %llu deleted from table %s (was at position %d)\n",
+		       (unsigned long long)id, ns_table_names[ft], fi + 1);
+		return NS_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "replace")) {
+		int ac = argc - 2, t = -1, ft = -1, fi = -1;
+		char **av = argv + 2;
+		struct ns_rule r;
+		struct ns_rule_parse p;
+		uint64_t id;
+
+		if (ac >= 1 && !strcmp(av[0], "table"))
+			t = parse_table_opt(&ac, &av, NS_TABLE_XDP);
+		if (ac < 2)
+			ns_die(NS_EXIT_USAGE, "rule replace: expected [table T] ID RULE... action ...");
+		if (!ns_parse_u64(av[0], 1, UINT32_MAX, &id))
+			ns_die(NS_EXIT_USAGE, "rule replace: '%s' is not a rule id (see netsieve rule list)", av[0]);
+		ns_store_open(&s, true);
+		load_conf(&s, &c, false);
+		if (!ns_rule_parse(&c, ac - 1, av + 1, &r, &p, err, sizeof(err)))
+			ns_die(NS_EXIT_USAGE, "rule replace: %s", err);
+		if (p.pos)
+			ns_die(NS_EXIT_USAGE, "rule replace: pos does not go with replace (the rule keeps its position)");
+		if (p.table >= 0)
+			ns_die(NS_EXIT_USAGE, "rule replace: table goes before the id ('rule replace table T ID ...')");
+		for (int x = 0; x < NS_TABLES; x++)
+			for (int i = 0; i < c.t[x].n; i++)
+				if (c.t[x].rules[i].id == id && (t < 0 || t == x)) {
+					ft = x;
+					fi = i;
+				}
+		if (ft < 0)
+			ns_die(NS_EXIT_USAGE, "rule replace: no rule with id %llu%s%s", (unsigned long long)id,
+			       t < 0 ? "" : " in table ", t < 0 ? "" : ns_table_names[t]);
+		if (needs_sets(&c) || r.src_kind == NS_ADDR_KIND_SET || r.dst_kind == NS_ADDR_KIND_SET)
+			ns_store_read_all_sets(&s, &c);
+		ns_conf_dup(&old, &c);
+		memmove(&c.t[ft].rules[fi], &c.t[ft].rules[fi + 1],
+			(c.t[ft].n - fi - 1) * sizeof(struct ns_rule));
+		c.t[ft].n--;
+		/* Same id and position; its counters start from zero. */
+		r.id = (uint32_t)id;
+		r.slot = NS_RULE_SLOTS;
+		p.table = ft;
+		p.pos = fi + 1;
+		if (!ns_rule_insert(&c, &r, &p, err, sizeof(err)))
+			ns_die(NS_EXIT_USAGE, "rule replace: %s", err);
+		commit(&s, &c, &old);
+		printf("rule %llu replaced in table %s at position %d\n",
 		       (unsigned long long)id, ns_table_names[ft], fi + 1);
 		return NS_EXIT_OK;
 	}
@@ -363,7 +414,7 @@ static int cmd_rule(int argc, char **argv)
 		printf("table %s: %d rule%s removed\n", ns_table_names[t], n, n == 1 ? "" : "s");
 		return NS_EXIT_OK;
 	}
-	ns_die(NS_EXIT_USAGE, "rule: unknown subcommand '%s' (add, del, list, flush)", argv[1]);
+	ns_die(NS_EXIT_USAGE, "rule: unknown subcommand '%s' (add, del, replace, list, flush)", argv[1]);
 }
 
 /* ---- policy ---------------------------------------------------------------- */
@@ -457,7 +508,7 @@ static int cmd_set(int argc, char **argv)
 
 	if (argc < 2)
 		ns_die(NS_EXIT_USAGE, "set needs a subcommand: add, del, list, flush, load, destroy (see netsieve set --help)");
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+	if (want_help(argc, argv)) { /* anywhere: "set load --help" too */
 		set_usage(stdout);
 		return NS_EXIT_OK;
 	}

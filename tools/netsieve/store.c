@@ -546,7 +546,9 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 		for (int i = 0; i < c->t[t].n; i++) {
 			struct ns_rule *r = &c->t[t].rules[i];
 
-			if (r->id)
+			/* New rules, and replaced ones (id kept, slot
+			 * NS_RULE_SLOTS), get a fresh counter slot. */
+			if (r->id && r->slot < NS_RULE_SLOTS)
 				continue;
 			while (next_slot < NS_RULE_SLOTS && used[next_slot])
 				next_slot++;
@@ -554,7 +556,8 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 				ns_die(NS_EXIT_USAGE, "no free counter slots (%d): too many rules", NS_RULE_SLOTS);
 			used[next_slot] = true;
 			r->slot = next_slot;
-			r->id = c->next_rule_id++;
+			if (!r->id)
+				r->id = c->next_rule_id++;
 		}
 
 	/* A set whose members a cut write left incomplete is not compiled
