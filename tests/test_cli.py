@@ -40,6 +40,8 @@ BAD = [
     (["rule", "add", "src", "10.0.0", "action", "drop"], 2, ["'10.0.0'"]),
     (["rule", "add", "src", "::1/129", "action", "drop"], 2, ["0-128"]),
     (["rule", "add", "dport", "70000", "action", "drop"], 2, ["70000", "0-65535"]),
+    (["rule", "add", "proto", "tcp", "dport", "65536", "action", "drop"], 2, ["65536", "0-65535"]),
+    (["rule", "add", "proto", "udp", "sport", "1-65536", "action", "drop"], 2, ["65536", "0-65535"]),
     (["rule", "add", "dport", "90-80", "action", "drop"], 2, ["backwards", "80-90"]),
     (["rule", "add", "sport", "-1", "action", "drop"], 2, ["sport"]),
     (["rule", "add", "frobnicate", "1", "action", "drop"], 2, ["unknown word 'frobnicate'"]),
@@ -280,6 +282,62 @@ def test_save_load_round_trip(fw, bpffs):
     assert fw.ok("save").splitlines()[1:] == saved.splitlines()[1:]
 
 
+RICH = """set add bl 192.0.2.0/24 2001:db8:bad::/48
+policy table xdp drop
+policy table xdp unusable truncated drop
+policy table xdp unusable malformed drop
+policy table xdp unusable too-deep drop
+policy table ingress unusable too-deep drop
+rule add src @bl action drop
+rule add src 10.0.0.0/8 dst 10.1.2.3 proto tcp sport 1000-2000 dport 22 vlan 7 frag none action pass
+rule add proto icmp icmp-type 3/4 action drop
+rule add proto icmpv6 icmp-type 128 action drop
+rule add vlan none frag later action drop
+rule add dst 2001:db8::/32 proto udp dport 65535 action pass
+rule add table ingress http GET,POST action drop
+rule add table egress proto udp dport 53 action classify 1:10 mark 0x22 dscp cs6
+"""
+
+RICH_SAVED = """
+# set bl: 1 IPv4, 1 IPv6 prefixes
+set add bl 192.0.2.0/24 2001:db8:bad::/48
+
+# table xdp: 6 rules
+policy table xdp drop
+policy table xdp unusable truncated drop
+policy table xdp unusable malformed drop
+policy table xdp unusable too-deep drop
+rule add table xdp src @bl action drop
+rule add table xdp src 10.0.0.0/8 dst 10.1.2.3/32 proto tcp sport 1000-2000 dport 22 vlan 7 frag none action pass
+rule add table xdp proto icmp icmp-type 3/4 action drop
+rule add table xdp proto icmpv6 icmp-type 128 action drop
+rule add table xdp vlan none frag later action drop
+rule add table xdp dst 2001:db8::/32 proto udp dport 65535 action pass
+
+# table ingress: 1 rule
+policy table ingress pass
+policy table ingress unusable too-deep drop
+rule add table ingress http GET,POST action drop
+
+# table egress: 1 rule
+policy table egress pass
+rule add table egress proto udp dport 53 action classify 1:10 mark 0x22 dscp cs6
+"""
+
+
+def test_save_writes_every_field_and_policy(pin_dir, bpffs):
+    """save must say everything that was configured (a round trip alone
+    cannot see a field that save leaves out: it is lost both ways)."""
+    fw = Firewall(pin_dir)
+    fw.load(RICH)
+    saved = fw.ok("save")
+    assert saved.splitlines()[2:] == RICH_SAVED.splitlines()
+    other = Firewall(os.path.join(bpffs, "rich"))
+    os.makedirs(other.pin_dir, exist_ok=True)
+    other.load(saved)
+    assert other.ok("save").splitlines()[1:] == saved.splitlines()[1:]
+
+
 def test_load_keeps_ids_and_counters_of_unchanged_rules(fw):
     from scapy.all import IP, TCP, Ether
     fw.ok("rule", "add", "proto", "tcp", "dport", "80", "action", "drop")
@@ -366,6 +424,61 @@ def test_rule_replace_keeps_id_and_position_in_one_change(fw):
     assert fw.ok("rule", "list", "table", "ingress").splitlines()[-1].split()[:2] == ["1", "3"]
     # the next new rule still gets a new id
     assert fw.ok("rule", "add", "action", "pass").strip() == "rule 4 added to table xdp at position 3"
+
+
+def put_counter(pin_dir, slot, packets, nbytes):
+    """Write a rule counter slot on every CPU (bpftool repeats the value);
+    returns how many CPUs the map holds, i.e. what the CLI must sum."""
+    path = os.path.join(pin_dir, "nsv3_cnt_rule")
+    le = lambda v, n: [str(b) for b in v.to_bytes(n, "little")]
+    subprocess.run(["bpftool", "map", "update", "pinned", path, "key", *le(slot, 4),
+                    "value", *le(packets, 8), *le(nbytes, 8)], check=True)
+    got = json.loads(subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", path,
+                                     "key", *le(slot, 4)], check=True,
+                                    capture_output=True, text=True).stdout)
+    return len(got["values"])
+
+
+def test_rule_counters_sum_every_cpu_follow_slots_and_start_at_zero(fw):
+    """Counts are per-CPU, summed; a rule's count lives in its slot, which
+    is not its position; a new rule that reuses a freed slot starts at 0."""
+    # xdp rules 1, 2 and ingress rule 3 hold slots 0-2 (some order)
+    for slot in range(3):
+        ncpu = put_counter(fw.pin_dir, slot, 10 + slot, 1000)
+    counts = {r["id"]: (r["packets"], r["bytes"]) for r in fw.rules()}
+    assert sorted(counts.values()) == [((10 + s) * ncpu, 1000 * ncpu) for s in range(3)]
+    text = fw.ok("rule", "list", "table", "xdp")
+    assert f"{counts[1][0]:>12} {counts[1][1]:>14}  src @bl action drop" in text
+    st = json.loads(fw.ok("stats", "--json"))["tables"][0]
+    assert st["verdicts"]["rule_drop"]["packets"] == counts[1][0]
+    assert st["verdicts"]["rule_pass"]["packets"] == counts[2][0]
+    fw.ok("rule", "del", "1")
+    fw.ok("rule", "add", "proto", "udp", "action", "drop")
+    fw.ok("rule", "add", "proto", "sctp", "action", "drop")
+    after = {r["id"]: (r["packets"], r["bytes"]) for r in fw.rules()}
+    assert after == {2: counts[2], 3: counts[3], 4: (0, 0), 5: (0, 0)}
+
+
+def test_stats_watch_rates_are_per_second(fw):
+    import time
+    ncpu = put_counter(fw.pin_dir, 0, 0, 0)
+    proc = subprocess.Popen([obj("netsieve"), "--pin-dir", fw.pin_dir, "stats", "--watch",
+                             "4", "--count", "1", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)   # after the first sample, well before the second
+        for slot in range(3):
+            put_counter(fw.pin_dir, slot, 10, 1000)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    st = json.loads(out.splitlines()[-1])
+    assert st["rates"] is True
+    rates = [r["packets"] for t in st["tables"] for r in t["rules"]]
+    assert rates == [10 * ncpu / 4] * 3
+    assert [r["bytes"] for t in st["tables"] for r in t["rules"]] == [1000 * ncpu / 4] * 3
 
 
 def test_stats_text(fw):
