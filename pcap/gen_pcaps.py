@@ -255,6 +255,14 @@ def parser_cases():
     c.append(_case("ipv4_frag_later_tcp_mf", eth() /
                    IP(src=V4_A, dst=V4_B, flags="MF", frag=3, proto=6) /
                    Raw(bytes(24))))
+    # offset bit 12 (0x1000 * 8 bytes): a later fragment, whatever the low bits
+    c.append(_case("ipv4_frag_later_offset_bit12", eth() /
+                   IP(src=V4_A, dst=V4_B, flags="MF", frag=4096, proto=17) /
+                   Raw(b"\x00\x35\x00\x35" + bytes(20))))
+    # a header and nothing else (total length 20), bare and padded to 60 bytes
+    bare = eth() / IP(src=V4_A, dst=V4_B, proto=59)
+    c.append(_case("ipv4_header_only", bare))
+    c.append(_case("ipv4_header_only_padded", Ether(bytes(bare) + bytes(26))))
     c.append(_case("ipv4_df_tos_ttl", eth() /
                    IP(src=V4_A, dst=V4_B, flags="DF", tos=0xb8, ttl=3) /
                    TCP(sport=5000, dport=5001, flags="PA")))
@@ -320,6 +328,9 @@ def parser_cases():
     c.append(_case("ipv6_frag_later", eth() / IPv6(src=V6_A, dst=V6_B) /
                    IPv6ExtHdrFragment(m=0, offset=100, id=7, nh=17) /
                    Raw(bytes(32))))
+    c.append(_case("ipv6_frag_later_offset1", eth() / IPv6(src=V6_A, dst=V6_B) /
+                   IPv6ExtHdrFragment(m=1, offset=1, id=7, nh=17) /
+                   Raw(b"\x00\x35\x00\x35" + bytes(20))))
     c.append(_case("ipv6_atomic_frag", eth() / IPv6(src=V6_A, dst=V6_B) /
                    IPv6ExtHdrFragment(m=0, offset=0, id=9) /
                    TCP(sport=11, dport=12)))

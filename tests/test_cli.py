@@ -481,6 +481,18 @@ def test_stats_watch_rates_are_per_second(fw):
     assert [r["bytes"] for t in st["tables"] for r in t["rules"]] == [1000 * ncpu / 4] * 3
 
 
+def test_edge_values_accepted(fw):
+    """The ends of every range are values, not errors."""
+    for words in (["proto", "tcp", "dport", "80-80"], ["proto", "udp", "sport", "0-65535"],
+                  ["proto", "tcp", "dport", "65535"], ["proto", "tcp", "sport", "0"],
+                  ["vlan", "4095"], ["vlan", "0"], ["proto", "255"], ["proto", "0"],
+                  ["src", "0.0.0.0/0"], ["dst", "::/0"], ["proto", "icmp", "icmp-type", "255/255"]):
+        fw.ok("rule", "add", *words, "action", "drop")
+    listed = [r["rule"] for r in fw.rules("xdp")][2:]
+    assert listed[0] == "proto tcp dport 80 action drop"
+    assert len(listed) == 11
+
+
 def test_stats_text(fw):
     out = fw.ok("stats")
     assert "table xdp: policy pass, 2 rules" in out

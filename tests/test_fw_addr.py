@@ -101,6 +101,36 @@ def test_crowded_blocks_against_ipaddress(pin_dir, field):
     assert len(frames) > 3000
 
 
+@pytest.mark.parametrize("conf,probes", [
+    # a prefix and a set reaching the last address (240.0.0.0/4: bogon lists)
+    ("rule add dst 240.0.0.0/4 action drop\n",
+     {"255.255.255.255": 1, "255.255.0.1": 1, "240.0.0.0": 1, "239.255.255.255": None}),
+    ("set add top 255.255.255.0/24 255.255.0.0/16 10.0.0.0/8\nrule add dst @top action drop\n",
+     {"255.255.255.255": 1, "255.255.1.1": 1, "255.254.255.255": None, "10.9.9.9": 1}),
+    ("rule add dst 255.255.255.255 action drop\nrule add dst 0.0.0.0/32 action drop\n",
+     {"255.255.255.255": 1, "255.255.255.254": None, "0.0.0.0": 2, "0.0.0.1": None}),
+    ("rule add dst ffff::/16 action drop\nrule add dst ff00::/8 action drop\n",
+     {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": 1, "ffff::": 1, "fffe:ffff::1": 2,
+      "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": None}),
+    ("set add top6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120 ffff:ffff::/32\n"
+     "rule add dst @top6 action drop\n",
+     {"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": 1, "ffff:ffff:1::": 1, "ffff:fffe::1": None}),
+], ids=["v4-prefix", "v4-set", "v4-hosts", "v6-prefixes", "v6-set"])
+def test_prefixes_at_the_ends_of_the_address_space(pin_dir, conf, probes):
+    fw = Firewall(pin_dir)
+    fw.load(conf)
+    frames = [E() / (IP(src="192.0.2.1", dst=a) if ":" not in a else
+                     IPv6(src="2001:db8::1", dst=a)) / UDP(sport=9, dport=9)
+              for a in probes]
+    verdicts, summary = fw.replay(frames, extra=["--stats"])
+    assert verdicts == ["XDP_DROP" if r else "XDP_PASS" for r in probes.values()], list(probes)
+    want = {}
+    for r in probes.values():
+        if r:
+            want[r] = want.get(r, 0) + 1
+    assert {k: v for k, v in rule_hits(summary).items() if v} == want
+
+
 def test_million_prefix_set(pin_dir, tmp_path):
     """A set of 1,000,000 prefixes (900k IPv4, 100k IPv6) loads, compiles
     for a source and a destination rule (too big for dense sub-directories:

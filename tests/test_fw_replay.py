@@ -136,6 +136,10 @@ CASES = [
         ("unfragmented tcp", tcp(), "XDP_PASS", "policy"),
         ("v6 later fragment", E() / IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(offset=5, nh=17) / Raw(b"x" * 16), "XDP_DROP", 2),
         ("v6 first fragment", E() / IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(m=1, offset=0) / UDP(dport=53), "XDP_DROP", 1),
+        # later fragments whose payload looks like a DNS header: the ports
+        # must not be read (offset bit 12 in IPv4, offset 1 in IPv6)
+        ("later fragment, offset 0x1000", E() / IP(src=A4, dst=B4, flags="MF", frag=0x1000, proto=17) / Raw(b"\x00\x35\x00\x35" + bytes(20)), "XDP_DROP", 2),
+        ("v6 later fragment, offset 1", E() / IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(m=1, offset=1, nh=17) / Raw(b"\x00\x35\x00\x35" + bytes(20)), "XDP_DROP", 2),
     ]),
     ("precedence_first_match_wins", "rule add proto tcp dport 22 src 10.0.0.0/8 action pass\nrule add proto tcp dport 22 action drop\nrule add proto tcp action pass\npolicy drop\n", [
         ("ssh from 10/8", tcp(src="10.9.9.9", dport=22), "XDP_PASS", 1),

@@ -251,6 +251,14 @@ def test_expect_beyond_capture(tmp):
     assert "expects packets up to 20, capture has 12" in r.stdout
 
 
+def test_expect_one_past_the_end(tmp):
+    exp = write(tmp, "e", "12 XDP_PASS\n13 XDP_PASS\n")
+    r = ns("replay", "--expect", exp, SEED_O, SEED)
+    assert r.returncode == 1
+    assert [l for l in r.stdout.splitlines() if l.startswith("MISMATCH")] == [
+        f"MISMATCH {exp} line 2: expects packets up to 13, capture has 12"]
+
+
 def test_expect_not_runnable(tmp):
     exp = write(tmp, "e", "1 XDP_PASS\n2-3 NOT_RUNNABLE\n4 XDP_PASS\n")
     r = ns("replay", "--expect", exp, SEED_O, f"{PCAP}/bad/odd_sizes.pcap")
