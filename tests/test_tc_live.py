@@ -349,6 +349,51 @@ def test_direct_action_on_htb_parent_unclassified_go_to_default(lab, tmp):
     assert 5 <= delta(c1, c0, "1:30")[0] <= 8 and d1 - d0 == 0
 
 
+# ---------------------------------------------------------------- 2b. VLAN on tc
+
+SEND_FRAMES = r"""
+import sys
+from scapy.all import Dot1Q, Ether, IP, Raw, UDP, sendp
+iface, src, dst, ip_src, ip_dst = sys.argv[1:6]
+frames = []
+for tags, port in (((100,), 7100), ((100, 200), 7200), ((100, 200, 300), 7300)):
+    f = Ether(src=src, dst=dst)
+    for vid in tags:
+        f = f / Dot1Q(vlan=vid, prio=5)
+    frames += [f / IP(src=ip_src, dst=ip_dst) / UDP(sport=9, dport=port) / Raw(b"x")] * 4
+sendp(frames, iface=iface, verbose=0)
+"""
+
+
+def test_ingress_vlan_tags_the_kernel_moved_into_metadata(lab):
+    """On tc ingress the kernel has already taken the outer tag out of the
+    frame (skb->vlan_tci, priority bits included).  a sends tagged frames
+    (PCP 5) straight onto va: one tag (VID 100), two (100 outer, 200) and
+    three (100, 200, 300: the metadata tag plus two in the frame, one more
+    than NS_MAX_VLAN)."""
+    mac = lambda ns, dev: json.loads(lab.sh("ip", "-j", "link", "show", dev,
+                                            ns=ns).stdout)[0]["address"]
+    lab.sh(ATTACH, lab.vb, "ingress", os.path.join(ROOT, "build", "cls_firewall.o"), ns=lab.b)
+    lab.netsieve("load", "-", input=(
+        "rule add table ingress vlan 100 proto udp dport 7100 action drop\n"
+        "rule add table ingress vlan 100 proto udp dport 7200 action drop\n"
+        "rule add table ingress vlan 200 action drop\n"
+        "rule add table ingress proto udp dport 7300 action drop\n"))
+    s0 = stats(lab)["ingress"]
+    lab.sh(PYTHON, "-c", SEND_FRAMES, lab.va, mac(lab.a, lab.va), mac(lab.b, lab.vb),
+           lab.a4, lab.b4, ns=lab.a)
+    time.sleep(0.3)
+    s1 = stats(lab)["ingress"]
+    hits = {k: delta(rule_hits(s1), rule_hits(s0), k)[0] for k in rule_hits(s1)}
+    assert hits == {"proto udp dport 7100 vlan 100 action drop": 4,   # PCP 5 ignored
+                    "proto udp dport 7200 vlan 100 action drop": 4,   # outer = metadata
+                    "vlan 200 action drop": 0,
+                    "proto udp dport 7300 action drop": 0}, hits
+    deep = s1["reasons"].get("vlan-too-deep", {"packets": 0})["packets"] - \
+        s0["reasons"].get("vlan-too-deep", {"packets": 0})["packets"]
+    assert deep == 4, s1["reasons"]
+
+
 # ---------------------------------------------------------------- 3. egress drop
 
 @pytest.mark.parametrize("obj", ["cls_firewall.o", "cls_classify.o"])
