@@ -116,7 +116,7 @@ BAD = [
     (["rule", "replace", "1", "src", "@nope", "action", "drop"], 2, ["no set named 'nope'"]),
     (["rule", "replace", "1"], 2, ["expected [table T] ID"]),
     (["rule", "replace", "x1", "action", "drop"], 2, ["'x1' is not a rule id"]),
-    (["stats", "table", "bogus"], 2, ["table 'bogus'", "xdp, ingress or egress"]),
+    (["stats", "table", "bogus"], 2, ["unknown table 'bogus'", "xdp, ingress, egress"]),
     (["stats", "table"], 2, ["table needs a value"]),
     (["stats", "--zero", "--watch", "1"], 2, ["--zero and --watch"]),
 ]

@@ -357,12 +357,13 @@ static int cmd_stats(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--zero")) {
 			zero = true;
 		} else if (!strcmp(argv[i], "table")) {
-			int t = i + 1 < argc ? ns_table_by_name(argv[i + 1]) : -1;
+			int t;
 
+			if (i + 1 >= argc)
+				ns_die(NS_EXIT_USAGE, "stats: table needs a value (xdp, ingress, egress)");
+			t = ns_table_by_name(argv[i + 1]);
 			if (t < 0)
-				ns_die(NS_EXIT_USAGE, "stats: table %s%s%s: expected xdp, ingress or egress",
-				       i + 1 < argc ? "'" : "", i + 1 < argc ? argv[i + 1] : "needs a value",
-				       i + 1 < argc ? "'" : "");
+				ns_die(NS_EXIT_USAGE, "stats: unknown table '%s' (xdp, ingress, egress)", argv[i + 1]);
 			if (!some)
 				memset(show, 0, sizeof(show));
 			show[t] = some = true;
