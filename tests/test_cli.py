@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """The configuration CLI: every command, and every bad input refused with one
 line, a non-zero exit and no change to the live configuration."""
+import ctypes
 import json
 import os
+import platform
 import subprocess
 
 import pytest
@@ -796,3 +798,219 @@ def test_set_store_capacity_is_checked_before_anything_is_written(fw, tmp):
                    "set store's 4194304", "nothing was changed")
     assert snapshot(fw) == before
     assert "huge" not in fw.ok("set", "list")
+
+
+# --- found by mutation testing (round 2): flips, load, replace, --zero, watch ---
+
+# --- raw bpf syscalls (ctypes) to write a table's gen word only -------------
+_libc = ctypes.CDLL(None, use_errno=True)
+_NR_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
+
+
+def _bpf(cmd, attr):
+    if _NR_BPF is None:
+        pytest.skip(f"bpf syscall number for {platform.machine()} not known here")
+    r = _libc.syscall(_NR_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
+    if r < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return r
+
+
+class _ObjGet(ctypes.Structure):
+    _fields_ = [("pathname", ctypes.c_uint64), ("bpf_fd", ctypes.c_uint32),
+                ("file_flags", ctypes.c_uint32), ("pad", ctypes.c_uint64 * 8)]
+
+
+class _Elem(ctypes.Structure):
+    _fields_ = [("map_fd", ctypes.c_uint32), ("pad0", ctypes.c_uint32),
+                ("key", ctypes.c_uint64), ("value", ctypes.c_uint64),
+                ("flags", ctypes.c_uint64), ("pad", ctypes.c_uint64 * 8)]
+
+
+def _map_fd(path):
+    p = ctypes.create_string_buffer(path.encode())
+    a = _ObjGet(pathname=ctypes.addressof(p))
+    return _bpf(7, a)  # BPF_OBJ_GET
+
+
+def _value_size(path):
+    out = subprocess.run(["bpftool", "-j", "map", "show", "pinned", path],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["bytes_value"]
+
+
+def table_gens(pin_dir):
+    path = os.path.join(pin_dir, "nsv3_tables")
+    fd, size = _map_fd(path), _value_size(path)
+    try:
+        gens = []
+        for t in range(3):
+            k = ctypes.c_uint32(t)
+            v = ctypes.create_string_buffer(size)
+            _bpf(1, _Elem(map_fd=fd, key=ctypes.addressof(k), value=ctypes.addressof(v)))
+            gens.append(int.from_bytes(v.raw[:4], "little"))
+        return gens
+    finally:
+        os.close(fd)
+
+
+def set_table_gen(pin_dir, t, gen):
+    path = os.path.join(pin_dir, "nsv3_tables")
+    fd, size = _map_fd(path), _value_size(path)
+    try:
+        k = ctypes.c_uint32(t)
+        v = ctypes.create_string_buffer(size)
+        _bpf(1, _Elem(map_fd=fd, key=ctypes.addressof(k), value=ctypes.addressof(v)))
+        raw = bytearray(v.raw)
+        raw[:4] = gen.to_bytes(4, "little")
+        v2 = ctypes.create_string_buffer(bytes(raw), size)
+        _bpf(2, _Elem(map_fd=fd, key=ctypes.addressof(k), value=ctypes.addressof(v2)))
+    finally:
+        os.close(fd)
+
+
+
+
+def test_partial_flip_rolls_the_other_tables_forward(fw):
+    """Killed after table xdp flipped, before ingress/egress did: the next
+    locking command must move ingress and egress to the new generation too
+    (M02: finish_flip wrote nsv3_state only)."""
+    state = os.path.join(fw.pin_dir, "nsv3_state")
+    before_state = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", state, "key",
+                                   "0", "0", "0", "0"], capture_output=True, text=True,
+                                  check=True).stdout
+    old = table_gens(fw.pin_dir)
+    fw.ok("rule", "add", "table", "ingress", "proto", "tcp", "dport", "5", "action", "drop")
+    new = table_gens(fw.pin_dir)
+    assert all(n != o for n, o in zip(new, old))
+    # undo the state write and the flips of tables 1 and 2: only xdp flipped
+    val = json.loads(before_state)["value"]
+    subprocess.run(["bpftool", "map", "update", "pinned", state, "key", "0", "0", "0", "0",
+                    "value", *[str(int(b, 16)) for b in val]], check=True)
+    set_table_gen(fw.pin_dir, 1, old[1])
+    set_table_gen(fw.pin_dir, 2, old[2])
+    # a locking command that changes nothing itself (egress is empty)
+    r = fw.cli("rule", "flush", "table", "egress")
+    assert r.returncode == 0 and "finishing a configuration change" in r.stderr, r.stderr
+    assert table_gens(fw.pin_dir) == new
+    assert [x["rule"] for x in fw.rules("ingress")] == [
+        "proto udp action drop", "proto tcp dport 5 action drop"]
+
+
+def test_load_resets_unusable_policies_of_loaded_tables(fw):
+    """load replaces policies: an unusable-class drop the file does not
+    repeat goes back to pass (M08 kept it)."""
+    fw.ok("policy", "unusable", "truncated", "drop")
+    fw.load("rule add proto icmp action drop\n")
+    assert "unusable truncated pass" in fw.ok("policy", "table", "xdp")
+    assert "policy table xdp unusable" not in fw.ok("save")
+
+
+def test_load_of_two_identical_rules_keeps_ids_unique(fw):
+    """Two identical rules in the file, one identical to a live rule: one
+    keeps the live id, the other gets a new one (M09 gave both the old id
+    and counter slot)."""
+    fw.load(BASE + "rule add proto tcp dport 80 action drop\n")
+    rid = [r["id"] for r in fw.rules("xdp") if r["rule"] == "proto tcp dport 80 action drop"]
+    fw.load(BASE + "rule add proto tcp dport 80 action drop\n" * 2)
+    ids = [r["id"] for r in fw.rules("xdp") if r["rule"] == "proto tcp dport 80 action drop"]
+    assert ids[0] == rid[0] and ids[1] > ids[0]
+    allids = [r["id"] for r in fw.rules()]
+    assert len(set(allids)) == len(allids)
+
+
+def test_load_keeps_counters_of_unchanged_rules_and_replace_zeroes(fw):
+    """Counters follow ids through load (M10 lost the slot) and start from
+    zero on rule replace (M11 kept the old slot's counts)."""
+    for slot in range(3):
+        put_counter(fw.pin_dir, slot, 100 + slot, 1000)
+    before = {r["rule"]: r["packets"] for r in fw.rules()}
+    assert all(v > 0 for v in before.values())
+    fw.load(BASE + "rule add proto udp dport 9 action drop\n")
+    after = {r["rule"]: r["packets"] for r in fw.rules()}
+    for rule, n in before.items():
+        assert after[rule] == n, rule
+    assert after["proto udp dport 9 action drop"] == 0
+    fw.ok("rule", "replace", "2", "proto", "tcp", "dport", "2222", "action", "drop")
+    r2 = [r for r in fw.rules() if r["id"] == 2][0]
+    assert (r2["packets"], r2["bytes"]) == (0, 0)
+
+
+def test_rule_add_pos_one_past_the_end_appends(fw):
+    """pos N+1 of an N-rule table is valid (the message says 1-N+1)."""
+    assert "at position 3" in fw.ok("rule", "add", "pos", "3", "proto", "sctp", "action", "drop")
+    assert "at position 1" in fw.ok("rule", "add", "table", "egress", "pos", "1",
+                                    "action", "pass")
+
+
+def test_a_cut_ipv6_set_is_refused_until_replaced(fw):
+    """Damage detection counts IPv6 members too (M05 checked IPv4 only)."""
+    fw.ok("set", "add", "cut6", "2001:db8::1", "2001:db8::2", "2001:db8::3")
+    fw.ok("rule", "add", "src", "@cut6", "action", "drop")
+    path = os.path.join(fw.pin_dir, "nsv3_setpfx")
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", path],
+                         capture_output=True, text=True, check=True).stdout
+    key = None
+    for e in json.loads(out):
+        k = [int(b, 16) for b in e["key"]]
+        if k[2] == 6 and k[3] == 128 and k[4:20] == list(bytes.fromhex("20010db8" + "0" * 22 + "02")):
+            key = [str(b) for b in k]
+    assert key
+    subprocess.run(["bpftool", "map", "delete", "pinned", path, "key", *key], check=True)
+    one_line_error(fw.cli("rule", "add", "proto", "tcp", "action", "pass"), 3,
+                   "set cut6 is incomplete (2 of 3")
+
+
+def test_stats_zero_table_zeroes_only_that_table(fw):
+    """stats --zero table ingress leaves table xdp's counters alone
+    (M17 zeroed every table)."""
+    for slot in range(3):
+        put_counter(fw.pin_dir, slot, 5, 500)
+    before = {r["id"]: r["packets"] for r in fw.rules("xdp")}
+    r = fw.cli("stats", "--zero", "table", "ingress")
+    assert r.returncode == 0 and "counters zeroed (table ingress)" in r.stderr
+    assert {r["id"]: r["packets"] for r in fw.rules("xdp")} == before
+    assert [r["packets"] for r in fw.rules("ingress")] == [0]
+
+
+def test_watch_keeps_rates_of_kept_rules_across_a_change(fw):
+    """--watch realigns by id: a rule kept through a change reports its real
+    rate (M18 took its current count as the previous one: rate 0)."""
+    import time
+    for slot in range(3):
+        put_counter(fw.pin_dir, slot, 0, 0)
+    proc = subprocess.Popen([obj("netsieve"), "--pin-dir", fw.pin_dir, "stats", "--watch",
+                             "4", "--count", "1", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        for slot in range(3):
+            put_counter(fw.pin_dir, slot, 40, 4000)
+        fw.ok("rule", "add", "proto", "sctp", "action", "drop")
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    st = json.loads(out.splitlines()[-1])
+    xdp = {r["id"]: r["packets"] for r in st["tables"][0]["rules"]}
+    assert xdp[1] > 0 and xdp[2] > 0 and xdp[4] == 0, xdp
+
+
+def test_stats_zero_clears_reasons_and_http(fw):
+    """--zero zeroes the table's reason and HTTP counters too (M15/M16 left
+    them)."""
+    put_map(fw.pin_dir, "nsv3_cnt_rsn", 1, 7, 700)     # table xdp, reason 1
+    put_map(fw.pin_dir, "nsv3_cnt_http", 1, 7, 700)    # table xdp, kind 1
+    st = fw.stats()["tables"][0]
+    assert st["reasons"] and st["http"], st
+    assert fw.cli("stats", "--zero").returncode == 0
+    st = fw.stats()["tables"][0]
+    assert st["reasons"] == {} and st["http"] == {}, st
+
+
+def put_map(pin_dir, name, key, packets, nbytes):
+    path = os.path.join(pin_dir, name)
+    le = lambda v, n: [str(b) for b in v.to_bytes(n, "little")]
+    subprocess.run(["bpftool", "map", "update", "pinned", path, "key", *le(key, 4),
+                    "value", *le(packets, 8), *le(nbytes, 8)], check=True)

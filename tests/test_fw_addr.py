@@ -218,3 +218,22 @@ def test_million_prefixes_crowded_into_one_slash8(pin_dir, tmp_path):
     want = ["XDP_DROP" if a in members else "XDP_PASS" for a in addrs]
     verdicts, _ = fw.replay(frames)
     assert verdicts == want
+
+
+def test_v6_hosts_crowded_just_past_the_clamp(pin_dir):
+    """A crowded IPv6 block whose boundaries share 59 bits after the /16:
+    the sub-directory's prefix must be clamped to 64 - kb bits (C5 only
+    clamped at 64, so c + kb > 64 and lookups read the wrong sub-block)."""
+    fw = Firewall(pin_dir)
+    hosts = [f"2001:db8:0:0:{h:x}::1" for h in range(32)]
+    fw.load("set add h " + " ".join(hosts) + "\nrule add dst @h action drop\n")
+    frames, want = [], []
+    for h in range(34):
+        for last in (0, 1, 2):
+            a = f"2001:db8:0:0:{h:x}::{last:x}"
+            frames.append(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
+                          IPv6(src="2001:db8:1::1", dst=a) / UDP(sport=1, dport=2))
+            want.append("XDP_DROP" if (h < 32 and last == 1) else "XDP_PASS")
+    got = fw.verdicts(frames)
+    bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
+    assert not bad, bad[:5]

@@ -237,3 +237,14 @@ def test_scripts_refuse_a_pin_location_that_is_not_bpffs(lab, tmp):
         assert r.returncode == 1 and needle in r.stderr and len(r.stderr.splitlines()) == 1
         assert _xdp(lab, lab.vb) == (None, None)
     assert not (tmp / "nope").exists()
+
+
+def test_xdp_detach_force_removes_a_foreign_program(lab):
+    """xdp-detach --force detaches a program that is not netsieve's (S1
+    refused it even with --force)."""
+    seed = obj("seed_xdp.o")
+    lab.sh("ip", "link", "set", "dev", lab.vb, "xdp", "obj", seed, "sec", "xdp", ns=lab.b)
+    r = lab.sh(DETACH, lab.vb, "--force", ns=lab.b, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "seed_xdp" in r.stdout and "detached" in r.stdout
+    assert "seed_xdp" not in lab.sh("ip", "-d", "link", "show", lab.vb, ns=lab.b).stdout

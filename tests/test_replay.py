@@ -723,3 +723,18 @@ def test_pcapng_later_interface_not_ethernet(tmp):
     _pcapng_two_interfaces(p, 1)
     r = ns("replay", "--quiet", SEED_O, p)
     assert r.returncode == 0 and "summary: 2 packets" in r.stdout, r.stderr
+
+
+def test_out_omits_not_runnable_packets(tmp):
+    """--out without --out-all: dropped and not runnable packets are
+    omitted (M19 wrote the runt)."""
+    from scapy.all import Ether, IP, UDP
+    good = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") /
+                 IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2))
+    cap, out = tmp / "in.pcap", tmp / "o.pcap"
+    pcaputil.write(cap, [b"\x00" * 10, good])
+    r, objs = ns_json("replay", "--json", "--private", "--out", out, obj("xdp_firewall.o"), cap)
+    assert r.returncode == 0, r.stderr
+    assert objs[-1]["not_runnable"] == 1 and objs[-1]["written"] == 1
+    got, _ = pcaputil.read(out)
+    assert [g[4] for g in got] == [good]

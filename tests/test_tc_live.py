@@ -762,3 +762,16 @@ def test_htb_example_keeps_other_tables_and_refuses_foreign_root(lab, tmp):
     assert r.returncode == 1 and "TOTAL_RATE" in r.stderr
     r = lab.sh(HTB, va, "--rules", tmp / "nosuch.rules", ns=a, check=False)
     assert r.returncode == 1 and "rule file" in r.stderr
+
+
+def test_tc_detach_ingress_keeps_the_clsact_while_egress_has_a_filter(lab):
+    """Detach ingress first: the clsact (with the egress filter on it) must
+    stay (S2 removed it, and the egress filter with it)."""
+    va, a = lab.va, lab.a
+    lab.sh(ATTACH, va, "egress", "cls_firewall.o", ns=a)
+    lab.sh(ATTACH, va, "ingress", "cls_firewall.o", ns=a)
+    r = lab.sh(DETACH, va, "ingress", ns=a)
+    assert "clsact" not in r.stdout and has_clsact(lab, va, a)
+    assert len(our_filters(lab, va, "egress", a)) == 1
+    r = lab.sh(DETACH, va, "egress", ns=a)
+    assert "clsact qdisc removed" in r.stdout and not has_clsact(lab, va, a)
