@@ -212,6 +212,11 @@ def test_xdp_attach_keeps_mode_checks_object_first_and_rolls_back(lab):
     assert _xdp(lab, "lo") == ("xdpgeneric", "xdp_firewall")
     # Not the firewall's object: refused before anything changes.
     lab.sh(ATTACH, lab.vb, ns=lab.b)
+    # status tells the two modes apart
+    st = json.loads(lab.netsieve("status", "--json").stdout)
+    att = [a for p in st["programs"] for a in p["attached"]]
+    assert {"dev": "lo", "hook": "xdp generic"} in att and \
+        {"dev": lab.vb, "hook": "xdp native"} in att, att
     for other in (obj("seed_xdp.o"), obj("cls_firewall.o")):
         r = lab.sh(ATTACH, lab.vb, "--obj", other, "--force", ns=lab.b, check=False)
         assert r.returncode == 1 and "has no program xdp_firewall" in r.stderr
