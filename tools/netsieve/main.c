@@ -15,12 +15,12 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", cmd_config, "create and pin the maps without attaching anything" },
-	{ "rule", cmd_config, "add, del, list, flush rules" },
+	{ "rule", cmd_config, "add, del, replace, list, flush rules" },
 	{ "policy", cmd_config, "verdict when no rule matches, and for unusable frames" },
 	{ "set", cmd_config, "prefix sets: add, del, list, flush, load, destroy" },
 	{ "load", cmd_config, "replace the whole configuration from a file, atomically" },
 	{ "save", cmd_config, "print the live configuration as a loadable file" },
-	{ "stats", cmd_observe, "counters per verdict, reason and rule (--watch for rates)" },
+	{ "stats", cmd_observe, "counters per verdict, reason and rule (--watch: rates, --zero)" },
 	{ "status", cmd_observe, "where the programs are attached, maps, generation" },
 	{ "replay", cmd_replay, "run a capture through a BPF program (BPF_PROG_TEST_RUN)" },
 };
