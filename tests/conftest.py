@@ -94,3 +94,18 @@ def system_bpffs_untouched():
     yield
     after = listing()
     assert after == before, f"tests left pins in /sys/fs/bpf: {sorted(set(after) - set(before))}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_mount_left_behind():
+    """Every mount a test makes (private bpffs, or one ip/tc makes when
+    TC_BPF_MNT is wrong) is gone when the session ends."""
+    def mounts():
+        with open("/proc/self/mountinfo") as f:
+            return sorted(l.split()[4] for l in f)
+    before = mounts()
+    yield
+    # /run/netns: iproute2 mounts it at the first `ip netns add` and keeps
+    # it by design; the namespaces' own mounts below it must be gone
+    left = [m for m in mounts() if m not in before and m != "/run/netns"]
+    assert not left, f"tests left mounts behind: {left}"
