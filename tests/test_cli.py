@@ -798,6 +798,15 @@ def test_set_store_capacity_is_checked_before_anything_is_written(fw, tmp):
                    "set store's 4194304", "nothing was changed")
     assert snapshot(fw) == before
     assert "huge" not in fw.ok("set", "list")
+    # exactly full is allowed
+    n = 4 * 1024 * 1024 - 2
+    p = tmp / "full.txt"
+    with open(p, "w") as f:
+        for hi in range(0, n, 65536):
+            f.write("".join(f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n"
+                            for i in range(hi, min(hi + 65536, n))))
+    r = fw.cli("set", "load", "full", p)
+    assert r.returncode == 0 and f"{n} IPv4 and 0 IPv6" in r.stdout, r.stderr
 
 
 # --- found by mutation testing (round 2): flips, load, replace, --zero, watch ---
