@@ -230,7 +230,7 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 		return ns_rule_insert(c, &r, &p, err, len);
 	}
 	if (!strcmp(argv[0], "policy")) {
-		int t, cls, act;
+		int t, cls, act = NS_ACT_PASS; /* set by ns_policy_parse on success */
 
 		if (!ns_policy_parse(argc - 1, argv + 1, &t, &cls, &act, err, len))
 			return false;

@@ -260,9 +260,9 @@ static bool parse_addr(struct ns_conf *c, const char *what, const char *s,
 		       uint8_t *kind, uint8_t *plen, uint16_t *set,
 		       uint8_t *addr, char *err, size_t len)
 {
-	struct ns_pfx4 p4;
-	struct ns_pfx6 p6;
-	int fam, i;
+	struct ns_pfx4 p4 = {0};
+	struct ns_pfx6 p6 = {0};
+	int fam = 0, i;
 
 	if (s[0] == '@') {
 		i = ns_set_find(c, s + 1);
