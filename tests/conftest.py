@@ -97,9 +97,11 @@ def system_bpffs_untouched():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_mount_left_behind():
-    """Every mount a test makes (private bpffs, or one ip/tc makes when
-    TC_BPF_MNT is wrong) is gone when the session ends."""
+def no_mount_left_behind(bpffs):
+    """Every mount a test makes (one ip/tc makes when TC_BPF_MNT is wrong,
+    a lab's) is gone when the session ends.  It takes the session's private
+    bpffs so that that mount is made before and removed after the check
+    (pytest does not otherwise order session teardowns)."""
     def mounts():
         with open("/proc/self/mountinfo") as f:
             return sorted(l.split()[4] for l in f)
