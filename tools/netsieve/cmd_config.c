@@ -249,6 +249,27 @@ static void print_rules_json(struct ns_store *s, struct ns_conf *c, int t, bool 
 	}
 }
 
+/* Position of rule id (in table t, or any table when t < 0), its table in
+ * *table; dies naming what `rule what` could not find. */
+static int find_rule(const struct ns_conf *c, uint64_t id, int t, const char *what, int *table)
+{
+	for (int x = 0; x < NS_TABLES; x++)
+		for (int i = 0; i < c->t[x].n; i++)
+			if (c->t[x].rules[i].id == id && (t < 0 || t == x)) {
+				*table = x;
+				return i;
+			}
+	ns_die(NS_EXIT_USAGE, "rule %s: no rule with id %llu%s%s", what, (unsigned long long)id,
+	       t < 0 ? "" : " in table ", t < 0 ? "" : ns_table_names[t]);
+}
+
+static void remove_rule(struct ns_conf *c, int t, int i)
+{
+	memmove(&c->t[t].rules[i], &c->t[t].rules[i + 1],
+		(c->t[t].n - i - 1) * sizeof(struct ns_rule));
+	c->t[t].n--;
+}
+
 static int cmd_rule(int argc, char **argv)
 {
 	struct ns_store s;
@@ -280,7 +301,7 @@ static int cmd_rule(int argc, char **argv)
 		return NS_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "del") || !strcmp(argv[1], "delete")) {
-		int ac = argc - 2, t = -1, ft = -1, fi = -1;
+		int ac = argc - 2, t = -1, ft, fi;
 		char **av = argv + 2;
 		uint64_t id;
 
@@ -292,28 +313,18 @@ static int cmd_rule(int argc, char **argv)
 			ns_die(NS_EXIT_USAGE, "rule del: '%s' is not a rule id (see netsieve rule list)", av[0]);
 		ns_store_open(&s, true);
 		load_conf(&s, &c, false);
-		for (int x = 0; x < NS_TABLES; x++)
-			for (int i = 0; i < c.t[x].n; i++)
-				if (c.t[x].rules[i].id == id && (t < 0 || t == x)) {
-					ft = x;
-					fi = i;
-				}
-		if (ft < 0)
-			ns_die(NS_EXIT_USAGE, "rule del: no rule with id %llu%s%s", (unsigned long long)id,
-			       t < 0 ? "" : " in table ", t < 0 ? "" : ns_table_names[t]);
+		fi = find_rule(&c, id, t, "del", &ft);
 		if (needs_sets(&c))
 			ns_store_read_all_sets(&s, &c);
 		ns_conf_dup(&old, &c);
-		memmove(&c.t[ft].rules[fi], &c.t[ft].rules[fi + 1],
-			(c.t[ft].n - fi - 1) * sizeof(struct ns_rule));
-		c.t[ft].n--;
+		remove_rule(&c, ft, fi);
 		commit(&s, &c, &old);
 		printf("rule %llu deleted from table %s (was at position %d)\n",
 		       (unsigned long long)id, ns_table_names[ft], fi + 1);
 		return NS_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "replace")) {
-		int ac = argc - 2, t = -1, ft = -1, fi = -1;
+		int ac = argc - 2, t = -1, ft, fi;
 		char **av = argv + 2;
 		struct ns_rule r;
 		struct ns_rule_parse p;
@@ -333,21 +344,11 @@ static int cmd_rule(int argc, char **argv)
 			ns_die(NS_EXIT_USAGE, "rule replace: pos does not go with replace (the rule keeps its position)");
 		if (p.table >= 0)
 			ns_die(NS_EXIT_USAGE, "rule replace: table goes before the id ('rule replace table T ID ...')");
-		for (int x = 0; x < NS_TABLES; x++)
-			for (int i = 0; i < c.t[x].n; i++)
-				if (c.t[x].rules[i].id == id && (t < 0 || t == x)) {
-					ft = x;
-					fi = i;
-				}
-		if (ft < 0)
-			ns_die(NS_EXIT_USAGE, "rule replace: no rule with id %llu%s%s", (unsigned long long)id,
-			       t < 0 ? "" : " in table ", t < 0 ? "" : ns_table_names[t]);
+		fi = find_rule(&c, id, t, "replace", &ft);
 		if (needs_sets(&c) || r.src_kind == NS_ADDR_KIND_SET || r.dst_kind == NS_ADDR_KIND_SET)
 			ns_store_read_all_sets(&s, &c);
 		ns_conf_dup(&old, &c);
-		memmove(&c.t[ft].rules[fi], &c.t[ft].rules[fi + 1],
-			(c.t[ft].n - fi - 1) * sizeof(struct ns_rule));
-		c.t[ft].n--;
+		remove_rule(&c, ft, fi);
 		/* Same id and position; its counters start from zero. */
 		r.id = (uint32_t)id;
 		r.slot = NS_RULE_SLOTS;
