@@ -428,17 +428,45 @@ def test_rule_replace_keeps_id_and_position_in_one_change(fw):
     assert fw.ok("rule", "add", "action", "pass").strip() == "rule 4 added to table xdp at position 3"
 
 
+def _le(v, n):
+    return [str(b) for b in v.to_bytes(n, "little")]
+
+
+def put_map(pin_dir, name, key, packets, nbytes):
+    """Write counter `key` of a per-CPU counter map on every CPU (bpftool
+    repeats the value)."""
+    subprocess.run(["bpftool", "map", "update", "pinned", os.path.join(pin_dir, name),
+                    "key", *_le(key, 4), "value", *_le(packets, 8), *_le(nbytes, 8)],
+                   check=True)
+
+
 def put_counter(pin_dir, slot, packets, nbytes):
-    """Write a rule counter slot on every CPU (bpftool repeats the value);
-    returns how many CPUs the map holds, i.e. what the CLI must sum."""
-    path = os.path.join(pin_dir, "nsv3_cnt_rule")
-    le = lambda v, n: [str(b) for b in v.to_bytes(n, "little")]
-    subprocess.run(["bpftool", "map", "update", "pinned", path, "key", *le(slot, 4),
-                    "value", *le(packets, 8), *le(nbytes, 8)], check=True)
-    got = json.loads(subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", path,
-                                     "key", *le(slot, 4)], check=True,
+    """Write a rule counter slot on every CPU; returns how many CPUs the map
+    holds, i.e. what the CLI must sum."""
+    put_map(pin_dir, "nsv3_cnt_rule", slot, packets, nbytes)
+    got = json.loads(subprocess.run(["bpftool", "-j", "map", "lookup", "pinned",
+                                     os.path.join(pin_dir, "nsv3_cnt_rule"),
+                                     "key", *_le(slot, 4)], check=True,
                                     capture_output=True, text=True).stdout)
     return len(got["values"])
+
+
+def watch_report(fw, during):
+    """One `stats --watch 4 --count 1 --json` report; during() runs 1.5 s
+    in, after the first sample and well before the second."""
+    import time
+    proc = subprocess.Popen([obj("netsieve"), "--pin-dir", fw.pin_dir, "stats", "--watch",
+                             "4", "--count", "1", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        during()
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    return json.loads(out.splitlines()[-1])
 
 
 def test_rule_counters_sum_every_cpu_follow_slots_and_start_at_zero(fw):
@@ -462,21 +490,9 @@ def test_rule_counters_sum_every_cpu_follow_slots_and_start_at_zero(fw):
 
 
 def test_stats_watch_rates_are_per_second(fw):
-    import time
     ncpu = put_counter(fw.pin_dir, 0, 0, 0)
-    proc = subprocess.Popen([obj("netsieve"), "--pin-dir", fw.pin_dir, "stats", "--watch",
-                             "4", "--count", "1", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.5)   # after the first sample, well before the second
-        for slot in range(3):
-            put_counter(fw.pin_dir, slot, 10, 1000)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    st = json.loads(out.splitlines()[-1])
+    st = watch_report(fw, lambda: [put_counter(fw.pin_dir, slot, 10, 1000)
+                                   for slot in range(3)])
     assert st["rates"] is True
     rates = [r["packets"] for t in st["tables"] for r in t["rules"]]
     assert rates == [10 * ncpu / 4] * 3
@@ -985,23 +1001,14 @@ def test_stats_zero_table_zeroes_only_that_table(fw):
 def test_watch_keeps_rates_of_kept_rules_across_a_change(fw):
     """--watch realigns by id: a rule kept through a change reports its real
     rate (M18 took its current count as the previous one: rate 0)."""
-    import time
     for slot in range(3):
         put_counter(fw.pin_dir, slot, 0, 0)
-    proc = subprocess.Popen([obj("netsieve"), "--pin-dir", fw.pin_dir, "stats", "--watch",
-                             "4", "--count", "1", "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.5)
+
+    def during():
         for slot in range(3):
             put_counter(fw.pin_dir, slot, 40, 4000)
         fw.ok("rule", "add", "proto", "sctp", "action", "drop")
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
-    st = json.loads(out.splitlines()[-1])
+    st = watch_report(fw, during)
     xdp = {r["id"]: r["packets"] for r in st["tables"][0]["rules"]}
     assert xdp[1] > 0 and xdp[2] > 0 and xdp[4] == 0, xdp
 
@@ -1016,10 +1023,3 @@ def test_stats_zero_clears_reasons_and_http(fw):
     assert fw.cli("stats", "--zero").returncode == 0
     st = fw.stats()["tables"][0]
     assert st["reasons"] == {} and st["http"] == {}, st
-
-
-def put_map(pin_dir, name, key, packets, nbytes):
-    path = os.path.join(pin_dir, name)
-    le = lambda v, n: [str(b) for b in v.to_bytes(n, "little")]
-    subprocess.run(["bpftool", "map", "update", "pinned", path, "key", *le(key, 4),
-                    "value", *le(packets, 8), *le(nbytes, 8)], check=True)
