@@ -348,6 +348,8 @@ static int cmd_stats(int argc, char **argv)
 	bool json = false, zero = false, show[NS_TABLES], some = false;
 	uint64_t watch = 0, count = 0;
 
+	memset(show, true, sizeof(show)); /* every table unless "table T" names some */
+
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = true;
@@ -396,17 +398,17 @@ static int cmd_stats(int argc, char **argv)
 	take(&s, &c, &a);
 	if (!watch) {
 		if (json)
-			print_json(&c, &a, NULL, 1, some ? show : NULL);
+			print_json(&c, &a, NULL, 1, show);
 		else
-			print_text(&c, &a, NULL, 1, some ? show : NULL);
+			print_text(&c, &a, NULL, 1, show);
 		if (zero) {
 			for (int t = 0; t < NS_TABLES; t++)
-				if (!some || show[t])
+				if (show[t])
 					ns_store_zero_table(&s, &c, t);
 			/* The notice goes to stderr: stdout stays the report
 			 * (parseable with --json). */
 			fflush(stdout);
-			fprintf(stderr, "netsieve: counters zeroed (%s)\n", zeroed_names(some ? show : NULL));
+			fprintf(stderr, "netsieve: counters zeroed (%s)\n", zeroed_names(show));
 		}
 		drop_rules(&a);
 		ns_conf_free(&c);
@@ -438,14 +440,14 @@ static int cmd_stats(int argc, char **argv)
 			take(&s, &c, &b);
 		}
 		if (json)
-			print_json(&c, &b, &a, watch, some ? show : NULL);
+			print_json(&c, &b, &a, watch, show);
 		else {
 			time_t now = time(NULL);
 			char tb[32];
 
 			strftime(tb, sizeof(tb), "%H:%M:%S", localtime(&now));
 			printf("--- %s, rates over %llus\n", tb, (unsigned long long)watch);
-			print_text(&c, &b, &a, watch, some ? show : NULL);
+			print_text(&c, &b, &a, watch, show);
 		}
 		fflush(stdout);
 		drop_rules(&a);
