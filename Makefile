@@ -53,7 +53,10 @@ FORCE:
 
 .PHONY: all check-build check-test test demo bench bench-tc fuzz deps install clean FORCE
 
-all: $(BPF_OBJS) $(BUILD)/netsieve
+# The firewall with a flow cache that never hits (bench/run, tests).
+FCMISS_OBJ := $(BUILD)/xdp_firewall_fcmiss.o
+
+all: $(BPF_OBJS) $(FCMISS_OBJ) $(BUILD)/netsieve
 
 check-build:
 	@tools/check-deps build
@@ -66,6 +69,9 @@ $(BUILD) $(BUILD)/cli:
 
 $(BUILD)/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(FCMISS_OBJ): xdp/xdp_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -DNS_FC_ALWAYS_MISS -c $< -o $@
 
 $(BUILD)/cli/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)/cli
 	$(CC) $(CLI_CFLAGS) -c $< -o $@
@@ -121,4 +127,4 @@ clean:
 	rm -rf $(BUILD)
 	find tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
--include $(BPF_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(BPF_OBJS:.o=.d) $(FCMISS_OBJ:.o=.d) $(CLI_OBJS:.o=.d)

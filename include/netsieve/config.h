@@ -203,9 +203,13 @@ struct ns_table {
  * rewritten with the bytes it already has). */
 struct ns_tslot {
 	__u32 gen;
-	__u32 _pad;
+	__u32 epoch;        /* NS_EPOCH_LIVE | a Gray-code count of flips (flow
+			     * cache stamps: engine.h); 0 from a CLI that
+			     * does not keep it, which turns the cache off */
 	struct ns_table g[NS_GENS];
 };
+
+#define NS_EPOCH_LIVE 0x80000000u
 
 /* nsv3_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
 struct ns_rule {

@@ -293,6 +293,95 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 	return best == NS_NO_RULE ? -1 : (int)best;
 }
 
+/*
+ * The flow cache (maps.h): a per-CPU, direct-mapped table of recent flows
+ * and the first rule they matched, so a packet of a flow seen since the last
+ * configuration change skips the search.  Its key is every flow field a
+ * dimension reads, taken as whole 8-byte words of struct ns_flow: the
+ * addresses (words 5-8), and words 0-2 masked to what rules can see:
+ *   word 0: reason (0 here: only usable frames are cached; http and the
+ *           table go in its place), eth_proto, flags (PORTS and ICMP kept),
+ *           l3, l4_proto
+ *   word 1: frag, vlan_depth (kept), ip6_ext, tcp_flags, icmp_type,
+ *           icmp_code (kept), tos, ttl
+ *   word 2: vlan_outer, vlan_inner, sport, dport (all kept)
+ * Keeping a field no rule reads (vlan_inner, the depth's value) only makes
+ * the key more specific, never wrong.
+ */
+#define NS_FC_M0 0xffff000300000000ULL
+#define NS_FC_M1 0x0000ffff0000ffffULL
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "the flow cache's key masks assume a little-endian BPF target");
+_Static_assert(__builtin_offsetof(struct ns_flow, flags) == 4 &&
+	       __builtin_offsetof(struct ns_flow, l3) == 6 &&
+	       __builtin_offsetof(struct ns_flow, l4_proto) == 7 &&
+	       __builtin_offsetof(struct ns_flow, frag) == 8 &&
+	       __builtin_offsetof(struct ns_flow, vlan_depth) == 9 &&
+	       __builtin_offsetof(struct ns_flow, icmp_type) == 12 &&
+	       __builtin_offsetof(struct ns_flow, icmp_code) == 13 &&
+	       __builtin_offsetof(struct ns_flow, vlan_outer) == 16 &&
+	       __builtin_offsetof(struct ns_flow, dport) == 22 &&
+	       __builtin_offsetof(struct ns_flow, saddr) == 40 &&
+	       __builtin_offsetof(struct ns_flow, daddr) == 56 &&
+	       NS_F_PORTS == 1 && NS_F_ICMP == 2 && NS_R_OK == 0 && NS_TABLES <= 256,
+	       "struct ns_flow moved: update the flow cache's key (NS_FC_M0, NS_FC_M1)");
+
+#define NS_FC_MISS (-2)
+
+/* -DNS_FC_ALWAYS_MISS (build/xdp_firewall_fcmiss.o, for the benchmark and
+ * the cache-on/off differential test): look up, compare and fill as usual,
+ * but never hit: what every packet of a new flow costs. */
+#ifdef NS_FC_ALWAYS_MISS
+#define NS_FC_MISS_BIT 1ULL
+#else
+#define NS_FC_MISS_BIT 0ULL
+#endif
+
+static __always_inline __u64 ns_fc_k4(const struct ns_flow *f, __u32 table)
+{
+	return (((const __u64 *)f)[0] & NS_FC_M0) | f->http | table << 8;
+}
+
+/*
+ * Flow f's slot in the cache.  On a hit (same key, same table stamp) *first
+ * is the rule position found then (or -1: no rule); otherwise NS_FC_MISS and
+ * the slot, if any, is returned for ns_fc_fill().
+ */
+static __always_inline struct ns_fc_entry *ns_fc_find(const struct ns_flow *f, __u32 table,
+						      __u64 stamp, int *first)
+{
+	const __u64 *w = (const __u64 *)f;
+	__u64 k4 = ns_fc_k4(f, table), k5 = w[1] & NS_FC_M1, d = w[7] ^ w[8], h;
+	struct ns_fc_entry *e;
+	__u32 idx;
+
+	*first = NS_FC_MISS;
+	h = (w[5] ^ w[6] ^ (d << 32 | d >> 32) ^ k4 ^ k5 ^ w[2]) * 0x9E3779B97F4A7C15ULL;
+	idx = (__u32)(h >> (64 - NS_FC_BITS));
+	e = bpf_map_lookup_elem(&ns_fcache, &idx);
+	if (e && !((e->k[0] ^ w[5]) | (e->k[1] ^ w[6]) | (e->k[2] ^ w[7]) |
+		   (e->k[3] ^ w[8]) | (e->k[4] ^ k4) | (e->k[5] ^ k5) |
+		   (e->k[6] ^ w[2]) | (e->stamp ^ stamp ^ NS_FC_MISS_BIT)))
+		*first = e->first;
+	return e;
+}
+
+static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_flow *f,
+				       __u32 table, __u64 stamp, int first)
+{
+	const __u64 *w = (const __u64 *)f;
+
+	e->k[0] = w[5];
+	e->k[1] = w[6];
+	e->k[2] = w[7];
+	e->k[3] = w[8];
+	e->k[4] = ns_fc_k4(f, table);
+	e->k[5] = w[1] & NS_FC_M1;
+	e->k[6] = w[2];
+	e->stamp = stamp;
+	e->first = first;
+}
+
 /* Set dimension d's id when the table uses it. */
 #define NS_ADD_DIM(d, expr)                                                    \
 	do {                                                                   \
@@ -308,7 +397,9 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 {
 	__u32 gen = 0, act, used;
 	__u32 action = NS_ACT_PASS, source = NS_SRC_POLICY, pos = 0, effects = 0;
-	struct ns_ids ids = {};
+	struct ns_ids ids;
+	__u64 stamp;
+	struct ns_fc_entry *fc = 0;
 	struct ns_tslot *ts;
 	struct ns_table *t;
 	int first = -1;
@@ -318,7 +409,8 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	ts = bpf_map_lookup_elem(&nsv3_tables, &table);
 	if (!ts)
 		goto out;
-	gen = ts->gen & 1;
+	stamp = *(volatile __u64 *)ts;
+	gen = stamp & 1;
 	t = &ts->g[gen];
 
 	if (f->reason != NS_R_OK) {
@@ -337,6 +429,13 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 		goto out;
 	used = t->used;
 
+	if (f->reason == NS_R_OK && (stamp >> 63)) {
+		fc = ns_fc_find(f, table, stamp, &first);
+		if (first != NS_FC_MISS)
+			goto hit;
+	}
+
+	__builtin_memset(&ids, 0, sizeof(ids));
 	if (used & ((1u << NS_DIM_SRC) | (1u << NS_DIM_DST))) {
 		NS_ADD_DIM(NS_DIM_SRC, ns_addr_dim(t, gen, f, 0));
 		NS_ADD_DIM(NS_DIM_DST, ns_addr_dim(t, gen, f, 1));
@@ -358,6 +457,9 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 
 	/* No rule constrains anything: the first rule matches. */
 	first = used ? ns_first_match(&ids, t, used) : 0;
+	if (fc)
+		ns_fc_fill(fc, f, table, stamp, first);
+hit:
 	if (first < 0 || first >= NS_MAX_RULES)
 		goto out;
 	pos = (__u32)first & (NS_MAX_RULES - 1); /* bound it for the verifier */

@@ -123,4 +123,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nsv3_cnt_rsn SEC(".maps");
 
+/*
+ * The flow cache (engine.h): per CPU, direct-mapped, private to each loaded
+ * program (not pinned: nothing outside the program reads it, and a reload
+ * starts it empty).  Entries are stamped with the table's generation and
+ * epoch, so a configuration change makes every older entry a miss.
+ */
+#ifndef NS_FC_BITS
+#define NS_FC_BITS 12
+#endif
+struct ns_fc_entry {
+	__u64 k[7];      /* source, destination, the other fields (engine.h) */
+	__u64 stamp;     /* the table's gen and epoch words when filled */
+	__s32 first;     /* first matching rule position, or -1 */
+	__u32 _pad[3];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1u << NS_FC_BITS);
+	__type(key, __u32);
+	__type(value, struct ns_fc_entry);
+} ns_fcache SEC(".maps");
+
 #endif /* NETSIEVE_MAPS_H */

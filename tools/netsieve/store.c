@@ -53,6 +53,23 @@ static void *xcalloc(size_t n, size_t sz)
 
 static void wait_for_readers(void);
 
+/*
+ * A table's next epoch (config.h): the flow cache stamps entries with a
+ * table's gen and epoch words, so a flip must give the pair a value it has
+ * never had.  A Gray-code count changes one bit per step: a packet that
+ * reads the words while an update copies them sees each one old or new,
+ * never a mix that could equal a later value.
+ */
+static uint32_t epoch_next(uint32_t e)
+{
+	uint32_t n = e & ~NS_EPOCH_LIVE;
+
+	for (int s = 1; s < 32; s <<= 1)
+		n ^= n >> s;              /* Gray code to binary */
+	n = (n + 1) & ~NS_EPOCH_LIVE;
+	return NS_EPOCH_LIVE | (n ^ (n >> 1));
+}
+
 /* The generation packets use, or will once an interrupted change is rolled
  * forward: a table that moved past nsv3_state's gen says so (read-only
  * commands then show what packets see). */
@@ -87,6 +104,7 @@ static void finish_flip(struct ns_store *s)
 		if ((ts.gen & 1) == (g ^ 1))
 			continue;
 		ts.gen = g ^ 1;
+		ts.epoch = epoch_next(ts.epoch);
 		if (bpf_map_update_elem(s->fd[M_TABLES], &t, &ts, 0))
 			ns_die(NS_EXIT_ENV, "writing nsv3_tables: %s", strerror(errno));
 	}
@@ -621,8 +639,10 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 				ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
 			if (pass == 0)
 				ts.g[newgen] = *ns_compiled_table(k, t);
-			else
+			else {
 				ts.gen = newgen;
+				ts.epoch = epoch_next(ts.epoch);
+			}
 			if (bpf_map_update_elem(s->fd[M_TABLES], &tk, &ts, 0))
 				ns_die(NS_EXIT_ENV, "publishing the new configuration: %s",
 				       strerror(errno));
