@@ -53,10 +53,12 @@ FORCE:
 
 .PHONY: all check-build check-test test demo bench bench-tc fuzz deps install clean FORCE
 
-# The firewall with a flow cache that never hits (bench/run, tests).
+# The firewall with a flow cache that never hits (bench/run, tests), and
+# with a one-entry cache, where every flow meets every other (tests).
 FCMISS_OBJ := $(BUILD)/xdp_firewall_fcmiss.o
+FC1_OBJ := $(BUILD)/xdp_firewall_fc1.o
 
-all: $(BPF_OBJS) $(FCMISS_OBJ) $(BUILD)/netsieve
+all: $(BPF_OBJS) $(FCMISS_OBJ) $(FC1_OBJ) $(BUILD)/netsieve
 
 check-build:
 	@tools/check-deps build
@@ -72,6 +74,9 @@ $(BUILD)/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)
 
 $(FCMISS_OBJ): xdp/xdp_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -DNS_FC_ALWAYS_MISS -c $< -o $@
+
+$(FC1_OBJ): xdp/xdp_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -DNS_FC_BITS=0 -c $< -o $@
 
 $(BUILD)/cli/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)/cli
 	$(CC) $(CLI_CFLAGS) -c $< -o $@
@@ -127,4 +132,4 @@ clean:
 	rm -rf $(BUILD)
 	find tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
--include $(BPF_OBJS:.o=.d) $(FCMISS_OBJ:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(BPF_OBJS:.o=.d) $(FCMISS_OBJ:.o=.d) $(FC1_OBJ:.o=.d) $(CLI_OBJS:.o=.d)

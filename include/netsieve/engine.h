@@ -357,7 +357,7 @@ static __always_inline struct ns_fc_entry *ns_fc_find(const struct ns_flow *f, _
 
 	*first = NS_FC_MISS;
 	h = (w[5] ^ w[6] ^ (d << 32 | d >> 32) ^ k4 ^ k5 ^ w[2]) * 0x9E3779B97F4A7C15ULL;
-	idx = (__u32)(h >> (64 - NS_FC_BITS));
+	idx = (__u32)(h >> (63 - NS_FC_BITS) >> 1);  /* NS_FC_BITS 0: one slot */
 	e = bpf_map_lookup_elem(&ns_fcache, &idx);
 	if (e && !((e->k[0] ^ w[5]) | (e->k[1] ^ w[6]) | (e->k[2] ^ w[7]) |
 		   (e->k[3] ^ w[8]) | (e->k[4] ^ k4) | (e->k[5] ^ k5) |

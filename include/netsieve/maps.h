@@ -130,8 +130,9 @@ struct {
  * epoch, so a configuration change makes every older entry a miss.
  */
 #ifndef NS_FC_BITS
-#define NS_FC_BITS 12
+#define NS_FC_BITS 12   /* 4096 entries of 80 bytes per CPU; 0..20 */
 #endif
+_Static_assert(NS_FC_BITS >= 0 && NS_FC_BITS <= 20, "NS_FC_BITS: 0 to 20");
 struct ns_fc_entry {
 	__u64 k[7];      /* source, destination, the other fields (engine.h) */
 	__u64 stamp;     /* the table's gen and epoch words when filled */
