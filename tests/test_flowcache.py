@@ -230,9 +230,11 @@ for e in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache))):
         raw = bytes(int(b, 16) for b in v["value"])
         if raw[56:64] != bytes(8):          # a stamp: the entry was filled
             filled.append((e["key"], v["cpu"], raw))
-print(len(filled), filled[0][1], int.from_bytes(filled[0][2][64:68], "little", signed=True))
-key, _, raw = filled[0]
-forged = raw[:64] + (0).to_bytes(4, "little") + raw[68:]   # first match: rule 1
+key, cpu, raw = filled[0]
+res = int.from_bytes(raw[64:68], "little")
+ckey = int.from_bytes(raw[68:72], "little")
+print(len(filled), cpu, res & 0xf, (res >> 8) & 3, hex(ckey >> 31))
+forged = raw[:64] + (res | 1).to_bytes(4, "little") + raw[68:]   # action: drop
 sh("bpftool", "map", "update", "id", str(cache), "key", "hex", *[k[2:] for k in key],
    "value", "hex", *["%02x" % b for b in forged])
 print(verdicts())
@@ -243,13 +245,14 @@ print(verdicts())
 
 def test_a_cached_flow_skips_the_search(tmp):
     """The cache is really used: after one packet of a flow, its entry holds
-    the flow's first match (-1: none).  Rewritten by hand to say rule 1, the
-    next packet of the flow is dropped by rule 1 (no search would find it);
-    after any change, the flow is searched again."""
+    the flow's result (action pass, source policy, counted as a verdict).
+    Rewritten by hand to say drop, the next packet of the flow is dropped,
+    which no search would do; after any change the flow is searched again."""
     cap = tmp / "f.pcap"
     pcaputil.write(cap, [u4()])
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3", "-c",
                         FORGE, NETSIEVE, FW_O, str(cap)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["['XDP_PASS']", "1 0 -1", "['XDP_DROP']", "['XDP_PASS']"]
+    assert r.stdout.splitlines() == ["['XDP_PASS']", "1 0 0 1 0x1", "['XDP_DROP']",
+                                      "['XDP_PASS']"]

@@ -326,7 +326,9 @@ _Static_assert(__builtin_offsetof(struct ns_flow, flags) == 4 &&
 	       NS_F_PORTS == 1 && NS_F_ICMP == 2 && NS_R_OK == 0 && NS_TABLES <= 256,
 	       "struct ns_flow moved: update the flow cache's key (NS_FC_M0, NS_FC_M1)");
 
-#define NS_FC_MISS (-2)
+/* ns_fc_entry.ckey: the counter a result was counted in, a rule slot or,
+ * with this bit, a verdict slot. */
+#define NS_FC_VERD 0x80000000u
 
 /* -DNS_FC_ALWAYS_MISS (build/xdp_firewall_fcmiss.o, for the benchmark and
  * the cache-on/off differential test): look up, compare and fill as usual,
@@ -343,31 +345,29 @@ static __always_inline __u64 ns_fc_k4(const struct ns_flow *f, __u32 table)
 }
 
 /*
- * Flow f's slot in the cache.  On a hit (same key, same table stamp) *first
- * is the rule position found then (or -1: no rule); otherwise NS_FC_MISS and
- * the slot, if any, is returned for ns_fc_fill().
+ * Flow f's slot in the cache.  *hit says whether it holds f's key and the
+ * table's current stamp; either way the slot (NULL only if the lookup
+ * failed) is returned, for ns_fc_fill() after a search.
  */
 static __always_inline struct ns_fc_entry *ns_fc_find(const struct ns_flow *f, __u32 table,
-						      __u64 stamp, int *first)
+						      __u64 stamp, int *hit)
 {
 	const __u64 *w = (const __u64 *)f;
 	__u64 k4 = ns_fc_k4(f, table), k5 = w[1] & NS_FC_M1, d = w[7] ^ w[8], h;
 	struct ns_fc_entry *e;
 	__u32 idx;
 
-	*first = NS_FC_MISS;
 	h = (w[5] ^ w[6] ^ (d << 32 | d >> 32) ^ k4 ^ k5 ^ w[2]) * 0x9E3779B97F4A7C15ULL;
 	idx = (__u32)(h >> (63 - NS_FC_BITS) >> 1);  /* NS_FC_BITS 0: one slot */
 	e = bpf_map_lookup_elem(&ns_fcache, &idx);
-	if (e && !((e->k[0] ^ w[5]) | (e->k[1] ^ w[6]) | (e->k[2] ^ w[7]) |
-		   (e->k[3] ^ w[8]) | (e->k[4] ^ k4) | (e->k[5] ^ k5) |
-		   (e->k[6] ^ w[2]) | (e->stamp ^ stamp ^ NS_FC_MISS_BIT)))
-		*first = e->first;
+	*hit = e && !((e->k[0] ^ w[5]) | (e->k[1] ^ w[6]) | (e->k[2] ^ w[7]) |
+		      (e->k[3] ^ w[8]) | (e->k[4] ^ k4) | (e->k[5] ^ k5) | (e->k[6] ^ w[2]) |
+		      (e->stamp ^ stamp ^ NS_FC_MISS_BIT));
 	return e;
 }
 
 static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_flow *f,
-				       __u32 table, __u64 stamp, int first)
+				       __u32 table, __u64 stamp, __u32 res, __u32 ckey)
 {
 	const __u64 *w = (const __u64 *)f;
 
@@ -379,7 +379,8 @@ static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_fl
 	e->k[5] = w[1] & NS_FC_M1;
 	e->k[6] = w[2];
 	e->stamp = stamp;
-	e->first = first;
+	e->res = res;
+	e->ckey = ckey;
 }
 
 /* Set dimension d's id when the table uses it. */
@@ -402,7 +403,8 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	struct ns_fc_entry *fc = 0;
 	struct ns_tslot *ts;
 	struct ns_table *t;
-	int first = -1;
+	__u32 ckey, res;
+	int first, hit;
 
 	if (!f || table >= NS_TABLES)
 		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
@@ -430,9 +432,16 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	used = t->used;
 
 	if (f->reason == NS_R_OK && (stamp >> 63)) {
-		fc = ns_fc_find(f, table, stamp, &first);
-		if (first != NS_FC_MISS)
-			goto hit;
+		fc = ns_fc_find(f, table, stamp, &hit);
+		if (fc && hit) {
+			/* A hit: the result and the counter of the last search. */
+			ckey = fc->ckey;
+			if (ckey & NS_FC_VERD)
+				ns_count(&nsv3_cnt_verd, ckey & ~NS_FC_VERD, bytes);
+			else
+				ns_count(&nsv3_cnt_rule, ckey, bytes);
+			return fc->res;
+		}
 	}
 
 	__builtin_memset(&ids, 0, sizeof(ids));
@@ -457,9 +466,6 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 
 	/* No rule constrains anything: the first rule matches. */
 	first = used ? ns_first_match(&ids, t, used) : 0;
-	if (fc)
-		ns_fc_fill(fc, f, table, stamp, first);
-hit:
 	if (first < 0 || first >= NS_MAX_RULES)
 		goto out;
 	pos = (__u32)first & (NS_MAX_RULES - 1); /* bound it for the verifier */
@@ -467,14 +473,18 @@ hit:
 	action = act & 0xf;
 	effects = act >> 4;
 	source = NS_SRC_RULE;
-	ns_count(&nsv3_cnt_rule, t->slot[pos], bytes);
+	ckey = t->slot[pos];
+	ns_count(&nsv3_cnt_rule, ckey, bytes);
 	goto done;
 out:
 	action &= NS_ACT_MAX - 1;
-	ns_count(&nsv3_cnt_verd, (table * NS_SOURCES + source) * NS_ACT_MAX + action, bytes);
+	ckey = ((table * NS_SOURCES + source) * NS_ACT_MAX + action) | NS_FC_VERD;
+	ns_count(&nsv3_cnt_verd, ckey & ~NS_FC_VERD, bytes);
 done:
-	return (action & 0xf) | ((effects & 0xf) << 4) | (source << 8) | (gen << 10) |
-	       (pos << 16);
+	res = (action & 0xf) | ((effects & 0xf) << 4) | (source << 8) | (gen << 10) | (pos << 16);
+	if (fc)
+		ns_fc_fill(fc, f, table, stamp, res, ckey);
+	return res;
 }
 
 #endif /* NETSIEVE_ENGINE_H */

@@ -130,14 +130,14 @@ struct {
  * epoch, so a configuration change makes every older entry a miss.
  */
 #ifndef NS_FC_BITS
-#define NS_FC_BITS 12   /* 4096 entries of 80 bytes per CPU; 0..20 */
+#define NS_FC_BITS 12   /* 4096 entries of 72 bytes per CPU; 0..20 */
 #endif
 _Static_assert(NS_FC_BITS >= 0 && NS_FC_BITS <= 20, "NS_FC_BITS: 0 to 20");
 struct ns_fc_entry {
 	__u64 k[7];      /* source, destination, the other fields (engine.h) */
 	__u64 stamp;     /* the table's gen and epoch words when filled */
-	__s32 first;     /* first matching rule position, or -1 */
-	__u32 _pad[3];
+	__u32 res;       /* what ns_engine() returned */
+	__u32 ckey;      /* the counter it counted in (NS_FC_VERD) */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
