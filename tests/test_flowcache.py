@@ -22,7 +22,7 @@ import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw
 
 import pcaputil
-from conftest import CORPUS, NETSIEVE, PCAP, obj
+from conftest import CORPUS, NETSIEVE, PCAP, obj, one_line_error
 from fw import Firewall, rule_hits, table_stats
 
 FW_O = obj("xdp_firewall.o")
@@ -240,6 +240,15 @@ sh("bpftool", "map", "update", "id", str(cache), "key", "hex", *[k[2:] for k in 
 print(verdicts())
 sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "pass")
 print(verdicts())
+def stamps():
+    out = json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache)))
+    return sorted({bytes(int(b, 16) for b in v["value"])[56:64].hex()
+                   for e in out for v in e["values"]} - {"00" * 8})
+before = stamps()
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "cache", "off")
+print(verdicts(), stamps() == before)     # off: not read, not filled
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "cache", "on")
+print(verdicts(), stamps() != before)
 '''
 
 
@@ -247,7 +256,9 @@ def test_a_cached_flow_skips_the_search(tmp):
     """The cache is really used: after one packet of a flow, its entry holds
     the flow's result (action pass, source policy, counted as a verdict).
     Rewritten by hand to say drop, the next packet of the flow is dropped,
-    which no search would do; after any change the flow is searched again."""
+    which no search would do; after any change the flow is searched again.
+    `cache off` leaves the cache alone (no entry read or written), `cache
+    on` fills it again."""
     cap = tmp / "f.pcap"
     pcaputil.write(cap, [u4()])
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3", "-c",
@@ -255,4 +266,36 @@ def test_a_cached_flow_skips_the_search(tmp):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["['XDP_PASS']", "1 0 0 1 0x1", "['XDP_DROP']",
-                                      "['XDP_PASS']"]
+                                      "['XDP_PASS']", "['XDP_PASS'] True",
+                                      "['XDP_PASS'] True"]
+
+
+def test_cache_command(pin_dir):
+    fw = Firewall(pin_dir)
+    fw.load("rule add proto udp dport 9 action drop\n")
+    assert fw.ok("cache") == "flow cache: on\n"
+    serial = json.loads(fw.ok("status", "--json"))["serial"]
+    for word in ("off", "off", "on"):
+        assert fw.ok("cache", word) == f"flow cache: {word}\n"
+        st = json.loads(fw.ok("status", "--json"))
+        assert st["flow_cache"] is (word == "on") and st["serial"] == serial + 1
+        serial = st["serial"]
+        assert f"flow cache {word}" in fw.ok("status")
+        assert fw.ok("cache") == f"flow cache: {word}\n"
+        # the rules are untouched, and the verdicts too
+        assert [r["id"] for r in fw.rules()] == [1]
+        assert replay_cpu0(fw, [u4(), u4(), u4(dport=10)], FW_O)[0] == \
+            ["XDP_DROP", "XDP_DROP", "XDP_PASS"]
+    assert "usage: netsieve [--pin-dir DIR] cache [on|off]" in fw.ok("cache", "--help")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["maybe"], "cache: expected on or off, not 'maybe'"),
+    (["off", "now"], "cache: unexpected 'now'"),
+])
+def test_cache_command_bad_input_changes_nothing(pin_dir, args, needle):
+    fw = Firewall(pin_dir)
+    serial = json.loads(fw.ok("status", "--json"))["serial"]
+    one_line_error(fw.cli("cache", *args), 2, needle)
+    st = json.loads(fw.ok("status", "--json"))
+    assert st["serial"] == serial and st["flow_cache"] is True

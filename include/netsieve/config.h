@@ -156,8 +156,11 @@ struct ns_state {
 	__u64 serial;       /* bumped by every change to the compiled rules (not by
 			     * sets no rule uses) */
 	__u32 next_rule_id;
-	__u32 _pad;
+	__u32 flags;        /* NS_STATE_* */
 };
+#define NS_STATE_NO_FCACHE 0x1  /* `netsieve cache off`: flips leave
+				 * NS_EPOCH_LIVE clear, programs skip the
+				 * flow cache */
 #define NS_STATE_MAGIC 0x6e737633 /* "nsv3" */
 
 /*

@@ -470,6 +470,48 @@ static int cmd_policy(int argc, char **argv)
 	return NS_EXIT_OK;
 }
 
+/* ---- cache ----------------------------------------------------------------- */
+
+static int cmd_cache(int argc, char **argv)
+{
+	struct ns_store s;
+	struct ns_conf c, old;
+	bool off;
+
+	if (want_help(argc, argv)) {
+		printf("usage: netsieve [--pin-dir DIR] cache [on|off]\n\n"
+		       "The programs' flow cache (on by default): packets of a flow judged\n"
+		       "since the last change take that result instead of searching the rules.\n"
+		       "It never changes a verdict; it saves most of the search for established\n"
+		       "flows and costs the first packet of each flow a little more.  Turn it\n"
+		       "off when nearly every packet is a new flow (a flood of spoofed\n"
+		       "sources).  The switch is a configuration change like any other\n"
+		       "(atomic, counters kept); without an argument, show the setting.\n");
+		return NS_EXIT_OK;
+	}
+	if (argc > 2)
+		ns_die(NS_EXIT_USAGE, "cache: unexpected '%s' (cache [on|off])", argv[2]);
+	if (argc == 2 && strcmp(argv[1], "on") && strcmp(argv[1], "off"))
+		ns_die(NS_EXIT_USAGE, "cache: expected on or off, not '%s'", argv[1]);
+	if (argc == 1) {
+		ns_store_open(&s, false);
+		load_conf(&s, &c, false);
+		printf("flow cache: %s\n", s.state.flags & NS_STATE_NO_FCACHE ? "off" : "on");
+		return NS_EXIT_OK;
+	}
+	off = !strcmp(argv[1], "off");
+	ns_store_open(&s, true);
+	load_conf(&s, &c, false);
+	if (needs_sets(&c))
+		ns_store_read_all_sets(&s, &c);
+	ns_conf_dup(&old, &c);
+	ns_store_set_flags(&s, off ? s.state.flags | NS_STATE_NO_FCACHE :
+				     s.state.flags & ~NS_STATE_NO_FCACHE);
+	commit(&s, &c, &old);
+	printf("flow cache: %s\n", off ? "off" : "on");
+	return NS_EXIT_OK;
+}
+
 /* ---- set ------------------------------------------------------------------- */
 
 static void set_usage(FILE *f)
@@ -819,5 +861,7 @@ int cmd_config(int argc, char **argv)
 		return cmd_load(argc, argv);
 	if (!strcmp(argv[0], "save"))
 		return cmd_save(argc, argv);
+	if (!strcmp(argv[0], "cache"))
+		return cmd_cache(argc, argv);
 	return NS_EXIT_USAGE;
 }

@@ -676,9 +676,10 @@ static int cmd_status(int argc, char **argv)
 		ns_buf_printf(&b, "{\"pin_dir\":");
 		ns_json_str(&b, ns_g.pin_dir);
 		ns_buf_printf(&b, ",\"layout\":\"%s\",\"generation\":%u,\"serial\":%llu,"
-			      "\"initialized\":%s,\"sets\":%d,\"tables\":{", NS_LAYOUT,
-			      s.state.gen, (unsigned long long)s.state.serial,
-			      s.state.magic == NS_STATE_MAGIC ? "true" : "false", nsets);
+			      "\"initialized\":%s,\"sets\":%d,\"flow_cache\":%s,\"tables\":{",
+			      NS_LAYOUT, s.state.gen, (unsigned long long)s.state.serial,
+			      s.state.magic == NS_STATE_MAGIC ? "true" : "false", nsets,
+			      s.state.flags & NS_STATE_NO_FCACHE ? "false" : "true");
 		for (int t = 0; t < NS_TABLES; t++)
 			ns_buf_printf(&b, "%s\"%s\":{\"rules\":%d,\"policy\":\"%s\"}", t ? "," : "",
 				      ns_table_names[t], c.t[t].n,
@@ -695,8 +696,9 @@ static int cmd_status(int argc, char **argv)
 	} else {
 		printf("pin dir: %s (layout %s%s)\n", ns_g.pin_dir, NS_LAYOUT,
 		       s.state.magic == NS_STATE_MAGIC ? "" : ", not configured yet");
-		printf("configuration: generation %u, change %llu; sets: %d\n", s.state.gen,
-		       (unsigned long long)s.state.serial, nsets);
+		printf("configuration: generation %u, change %llu; sets: %d; flow cache %s\n",
+		       s.state.gen, (unsigned long long)s.state.serial, nsets,
+		       s.state.flags & NS_STATE_NO_FCACHE ? "off" : "on");
 		for (int t = 0; t < NS_TABLES; t++)
 			printf("  table %-8s %4d %-6s policy %s\n", ns_table_names[t], c.t[t].n,
 			       c.t[t].n == 1 ? "rule," : "rules,",

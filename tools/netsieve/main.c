@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "set", cmd_config, "prefix sets: add, del, list, flush, load, destroy" },
 	{ "load", cmd_config, "replace the whole configuration from a file, atomically" },
 	{ "save", cmd_config, "print the live configuration as a loadable file" },
+	{ "cache", cmd_config, "the flow cache: on (default) or off" },
 	{ "stats", cmd_observe, "counters per verdict, reason and rule (--watch: rates, --zero)" },
 	{ "status", cmd_observe, "where the programs are attached, maps, generation" },
 	{ "replay", cmd_replay, "run a capture through a BPF program (BPF_PROG_TEST_RUN)" },

@@ -60,14 +60,14 @@ static void wait_for_readers(void);
  * reads the words while an update copies them sees each one old or new,
  * never a mix that could equal a later value.
  */
-static uint32_t epoch_next(uint32_t e)
+static uint32_t epoch_next(const struct ns_store *st, uint32_t e)
 {
 	uint32_t n = e & ~NS_EPOCH_LIVE;
 
 	for (int s = 1; s < 32; s <<= 1)
 		n ^= n >> s;              /* Gray code to binary */
 	n = (n + 1) & ~NS_EPOCH_LIVE;
-	return NS_EPOCH_LIVE | (n ^ (n >> 1));
+	return (st->state.flags & NS_STATE_NO_FCACHE ? 0 : NS_EPOCH_LIVE) | (n ^ (n >> 1));
 }
 
 /* The generation packets use, or will once an interrupted change is rolled
@@ -104,7 +104,7 @@ static void finish_flip(struct ns_store *s)
 		if ((ts.gen & 1) == (g ^ 1))
 			continue;
 		ts.gen = g ^ 1;
-		ts.epoch = epoch_next(ts.epoch);
+		ts.epoch = epoch_next(s, ts.epoch);
 		if (bpf_map_update_elem(s->fd[M_TABLES], &t, &ts, 0))
 			ns_die(NS_EXIT_ENV, "writing nsv3_tables: %s", strerror(errno));
 	}
@@ -641,7 +641,7 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 				ts.g[newgen] = *ns_compiled_table(k, t);
 			else {
 				ts.gen = newgen;
-				ts.epoch = epoch_next(ts.epoch);
+				ts.epoch = epoch_next(s, ts.epoch);
 			}
 			if (bpf_map_update_elem(s->fd[M_TABLES], &tk, &ts, 0))
 				ns_die(NS_EXIT_ENV, "publishing the new configuration: %s",
@@ -656,6 +656,17 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
 		ns_die(NS_EXIT_ENV, "publishing the new configuration: %s", strerror(errno));
 	wait_for_readers();
+}
+
+/* Persist nsv3_state's flags now, ahead of the change that applies them:
+ * if that change is cut short, the next one still does. */
+void ns_store_set_flags(struct ns_store *s, uint32_t flags)
+{
+	__u32 key = 0;
+
+	s->state.flags = flags;
+	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
+		ns_die(NS_EXIT_ENV, "writing nsv3_state: %s", strerror(errno));
 }
 
 struct ns_counter ns_store_counter(struct ns_store *s, int map, uint32_t key)
