@@ -6,6 +6,7 @@
  * when ASan/UBSan see anything on the way.  No maps, no BPF: the CLI's
  * pure code only.
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,27 +23,19 @@ static void conf_init(struct ns_conf *c)
 	}
 }
 
-/* returns false when a line is refused */
-static bool apply_text(struct ns_conf *c, char *text, char *err, size_t errlen)
+/* The text through `netsieve load`'s own reader; false when it refuses a
+ * line (or cannot read, which a memory stream never does). */
+static bool apply_text(struct ns_conf *c, const char *text, size_t len, char *err,
+		       size_t errlen)
 {
-	bool touched[NS_MAX_SETS] = {0};
-	char **words = NULL, *line;
-	size_t wcap = 0;
-	bool ok = true;
-	int lt;
+	FILE *f = fmemopen((void *)text, len, "r");
+	int lineno, n;
 
-	while ((line = strsep(&text, "\n"))) {
-		int n = ns_split_line(line, &words, &wcap);
-		if (!ns_conf_apply_words(c, n, words, touched, "/nonexistent-fuzz", &lt, err, errlen)) {
-			ok = false;
-			break;
-		}
-	}
-	free(words);
-	for (int i = 0; i < NS_MAX_SETS; i++)
-		if (touched[i])
-			ns_set_normalize(&c->sets[i]);
-	return ok;
+	if (!f)
+		abort();
+	n = ns_conf_apply_file(c, f, "/nonexistent-fuzz", NULL, &lineno, err, errlen);
+	fclose(f);
+	return n >= 0;
 }
 
 static char *save(struct ns_conf *c)
@@ -66,16 +59,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* set load reads files: keep it to paths that cannot exist */
 	if (size > 20000 || (memchr(data, '/', size) && memmem(data, size, "load", 4)))
 		return 0;
-	text = strndup((const char *)data, size);
+	text = malloc(size + 1);
+	if (!text)
+		abort();
+	memcpy(text, data, size);    /* NUL bytes included, as a file has them */
+	text[size] = 0;
 	ns_g.pin_dir = "/fuzz";
 	conf_init(&c1);
-	if (!apply_text(&c1, text, err, sizeof(err)))
+	if (!apply_text(&c1, text, size, err, sizeof(err)))
 		goto out;
 	k1 = ns_compile(&c1, 0, err, sizeof(err));
 	s1 = save(&c1);
 	copy = strdup(s1);
 	conf_init(&c2);
-	if (!apply_text(&c2, copy, err2, sizeof(err2))) {
+	if (!apply_text(&c2, copy, strlen(copy), err2, sizeof(err2))) {
 		fprintf(stderr, "saved text refused: %s\n---\n%s---\n", err2, s1);
 		abort();
 	}

@@ -719,12 +719,11 @@ static int cmd_load(int argc, char **argv)
 {
 	struct ns_store s;
 	struct ns_conf c, old;
-	bool touched[NS_MAX_SETS] = {}, only[NS_TABLES] = {}, some = false, check = false;
-	char err[ERRLEN], dirbuf[PATH_MAX], *line = NULL, **words = NULL;
+	bool only[NS_TABLES] = {}, some = false, check = false;
+	char err[ERRLEN], dirbuf[PATH_MAX];
 	const char *path, *base;
-	size_t linecap = 0, wcap = 0;
 	FILE *f;
-	int lineno = 0, total = 0;
+	int lineno, total;
 
 	if (want_help(argc, argv)) {
 		printf("usage: netsieve [--pin-dir DIR] load [--check] [table T]... FILE\n\n"
@@ -769,33 +768,14 @@ static int cmd_load(int argc, char **argv)
 		c.t[t].policy = NS_ACT_PASS;
 		memset(c.t[t].unusable, NS_ACT_PASS, sizeof(c.t[t].unusable));
 	}
-	errno = 0;
-	while (getline(&line, &linecap, f) > 0) {
-		int n, lt;
-
-		lineno++;
-		n = ns_split_line(line, &words, &wcap);
-		if (!ns_conf_apply_words(&c, n, words, touched, base, &lt, err, sizeof(err)))
-			ns_die(NS_EXIT_INPUT, "%s:%d: %s; nothing was changed", path, lineno, err);
-		if (some && lt >= 0 && !only[lt])
-			ns_die(NS_EXIT_INPUT, "%s:%d: table %s is not being loaded (name "
-			       "it with 'table %s'); nothing was changed", path, lineno,
-			       ns_table_names[lt], ns_table_names[lt]);
-		if (n && !strcmp(words[0], "rule"))
-			total++;
-		errno = 0;
-	}
-	free(words);
-	/* A directory opens but does not read (EISDIR): not an empty file. */
-	if (ferror(f))
+	total = ns_conf_apply_file(&c, f, base, some ? only : NULL, &lineno, err, sizeof(err));
+	if (total == -1)
+		ns_die(NS_EXIT_INPUT, "%s:%d: %s; nothing was changed", path, lineno, err);
+	if (total == -2)
 		ns_die(NS_EXIT_INPUT, "%s: cannot read: %s; nothing was changed", path,
-		       strerror(errno ? errno : EIO));
-	free(line);
+		       strerror(errno));
 	if (f != stdin)
 		fclose(f);
-	for (int i = 0; i < NS_MAX_SETS; i++)
-		if (touched[i])
-			ns_set_normalize(&c.sets[i]);
 	if (check) {
 		/* Everything commit would refuse (sizes, unused-set limits):
 		 * compile it, then drop it. */

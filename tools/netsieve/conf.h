@@ -163,6 +163,12 @@ void ns_compiled_usage(const struct ns_compiled *k, uint32_t *bitmaps,
 bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv,
 			 bool *touched, const char *base_dir, int *table,
 			 char *err, size_t errlen);
+/* Apply every line of f (a `netsieve load` file) to c, then normalise the
+ * sets the lines touched.  only (NULL: any) lists the tables a line may
+ * configure.  Returns the number of `rule` lines; or -1, with *lineno the
+ * refused line and err the reason; or -2 when f cannot be read (errno). */
+int ns_conf_apply_file(struct ns_conf *c, FILE *f, const char *base_dir,
+		       const bool *only, int *lineno, char *err, size_t errlen);
 void ns_conf_save(struct ns_conf *c, FILE *out);
 bool ns_policy_parse(int argc, char **argv, int *table, int *cls, int *action,
 		     char *err, size_t len);

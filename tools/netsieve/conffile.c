@@ -214,6 +214,47 @@ bool ns_rule_insert(struct ns_conf *c, struct ns_rule *r, struct ns_rule_parse *
 	return true;
 }
 
+int ns_conf_apply_file(struct ns_conf *c, FILE *f, const char *base_dir,
+		       const bool *only, int *lineno, char *err, size_t errlen)
+{
+	bool touched[NS_MAX_SETS] = {0};
+	char *line = NULL, **words = NULL;
+	size_t linecap = 0, wcap = 0;
+	int total = 0, ret, e;
+
+	*lineno = 0;
+	errno = 0;
+	while (getline(&line, &linecap, f) > 0) {
+		int n, lt;
+
+		++*lineno;
+		n = ns_split_line(line, &words, &wcap);
+		if (!ns_conf_apply_words(c, n, words, touched, base_dir, &lt, err, errlen)) {
+			total = -1;
+			break;
+		}
+		if (only && lt >= 0 && !only[lt]) {
+			snprintf(err, errlen, "table %s is not being loaded (name it with "
+				 "'table %s')", ns_table_names[lt], ns_table_names[lt]);
+			total = -1;
+			break;
+		}
+		if (n && !strcmp(words[0], "rule"))
+			total++;
+		errno = 0;
+	}
+	/* A directory opens but does not read (EISDIR): not an empty file. */
+	ret = total >= 0 && ferror(f) ? -2 : total;
+	e = errno ? errno : EIO;
+	free(words);
+	free(line);
+	for (int i = 0; i < NS_MAX_SETS; i++)
+		if (touched[i])
+			ns_set_normalize(&c->sets[i]);
+	errno = e;
+	return ret;
+}
+
 bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched,
 			 const char *base_dir, int *table, char *err, size_t len)
 {
