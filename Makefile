@@ -76,7 +76,7 @@ $(FCMISS_OBJ): xdp/xdp_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -DNS_FC_ALWAYS_MISS -c $< -o $@
 
 $(FC1_OBJ): xdp/xdp_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
-	$(CLANG) $(BPF_CFLAGS) -DNS_FC_BITS=0 -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) -DNS_FC_ONE_ENTRY -c $< -o $@
 
 $(BUILD)/cli/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)/cli
 	$(CC) $(CLI_CFLAGS) -c $< -o $@

@@ -14,7 +14,7 @@
  * cannot drop), table egress:
  *   tc filter add dev DEV parent 1: bpf obj cls_classify.o sec tc program cls_classify_classic
  * Or: scripts/tc-attach, scripts/htb-example.
- * Maps: the nsv3_* maps of include/netsieve/maps.h.
+ * Maps: the nsv4_* maps of include/netsieve/maps.h.
  */
 #include "netsieve/tc.h"
 

@@ -9,7 +9,7 @@
  *   tc filter add dev DEV ingress bpf da obj cls_firewall.o sec tc program cls_fw_ingress
  *   tc filter add dev DEV egress  bpf da obj cls_firewall.o sec tc program cls_fw_egress
  *   (or scripts/tc-attach DEV ingress|egress cls_firewall.o)
- * Maps: the nsv3_* maps of include/netsieve/maps.h, shared with every other
+ * Maps: the nsv4_* maps of include/netsieve/maps.h, shared with every other
  * netsieve program through iproute2's pin directory.
  */
 #include "netsieve/tc.h"

@@ -3,7 +3,7 @@
  * netsieve HTTP classifier: recognises HTTP/1.x requests by method and
  * responses by status class at the start of a TCP payload (behind TCP
  * options, IPv4 options or IPv6 extension headers; non-linear skbs are
- * pulled first), counts them per method / status class (nsv3_cnt_http), and
+ * pulled first), counts them per method / status class (nsv4_cnt_http), and
  * runs the ingress or egress table with the `http` field filled in, so that
  * rules like `rule add table egress http POST action classify 1:30` or
  * `rule add table ingress http DELETE action drop` apply.  Effects and modes
@@ -14,7 +14,7 @@
  *   tc qdisc add dev DEV clsact
  *   tc filter add dev DEV ingress bpf da obj cls_http.o sec tc program cls_http_ingress
  *   tc filter add dev DEV egress  bpf da obj cls_http.o sec tc program cls_http_egress
- * Maps: the nsv3_* maps of include/netsieve/maps.h.
+ * Maps: the nsv4_* maps of include/netsieve/maps.h.
  */
 #include "netsieve/tc.h"
 

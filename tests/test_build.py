@@ -59,6 +59,17 @@ def test_changed_flags_rebuild_objects(tmp_path):
     assert len(make()) == 1                           # and back
 
 
+def test_flow_cache_size_knob_builds(tmp_path):
+    """README's `make NS_DEFS=-DNS_FC_BITS=10` builds the firewall and the
+    one-entry test build (which sets its own size) alike."""
+    b = str(tmp_path / "build")
+    r = run(["make", f"BUILD={b}", "NS_DEFS=-DNS_FC_BITS=10",
+             f"{b}/xdp_firewall.o", f"{b}/xdp_firewall_fc1.o"])
+    assert r.returncode == 0, r.stderr
+    assert sorted(f for f in os.listdir(b) if f.endswith(".o")) == \
+        ["xdp_firewall.o", "xdp_firewall_fc1.o"]
+
+
 def test_check_deps_names_missing_package():
     r = run(["tools/check-deps", "build"], env=dict(os.environ, CLANG="clang-nonexistent"))
     assert r.returncode == 1

@@ -162,7 +162,7 @@ def test_older_layout_pins_are_named(pin_dir):
     old = os.path.join(pin_dir, "nsv2_state")
     subprocess.run(["bpftool", "map", "create", old, "type", "array", "key", "4",
                     "value", "8", "entries", "1", "name", "nsv2_state"], check=True)
-    one_line_error(ns("rule", "list", pin_dir=pin_dir), 5, "no layout v3 maps",
+    one_line_error(ns("rule", "list", pin_dir=pin_dir), 5, "no layout v4 maps",
                    "only layout v2", "save their configuration")
     r = ns("init", FW_O, pin_dir=pin_dir)
     assert r.returncode == 0, r.stderr
@@ -193,7 +193,7 @@ def test_init_is_idempotent_and_creates_the_iproute2_layout(bpffs):
     d = os.path.join(bpffs, "idem", "tc", "globals")
     r = ns("init", FW_O, pin_dir=d)
     names = sorted(os.listdir(d))
-    assert names and all(n.startswith("nsv3_") for n in names)
+    assert names and all(n.startswith("nsv4_") for n in names)
     assert r.returncode == 0 and f"{len(names)} created, 0 already pinned" in r.stdout
     r = ns("init", FW_O, pin_dir=d)
     assert r.returncode == 0 and f"0 created, {len(names)} already pinned" in r.stdout
@@ -443,9 +443,9 @@ def put_map(pin_dir, name, key, packets, nbytes):
 def put_counter(pin_dir, slot, packets, nbytes):
     """Write a rule counter slot on every CPU; returns how many CPUs the map
     holds, i.e. what the CLI must sum."""
-    put_map(pin_dir, "nsv3_cnt_rule", slot, packets, nbytes)
+    put_map(pin_dir, "nsv4_cnt_rule", slot, packets, nbytes)
     got = json.loads(subprocess.run(["bpftool", "-j", "map", "lookup", "pinned",
-                                     os.path.join(pin_dir, "nsv3_cnt_rule"),
+                                     os.path.join(pin_dir, "nsv4_cnt_rule"),
                                      "key", *_le(slot, 4)], check=True,
                                     capture_output=True, text=True).stdout)
     return len(got["values"])
@@ -523,12 +523,12 @@ def test_stats_text(fw):
 
 def test_status(fw):
     out = fw.ok("status")
-    assert f"pin dir: {fw.pin_dir} (layout v3)" in out
+    assert f"pin dir: {fw.pin_dir} (layout v4)" in out
     assert "table xdp" in out and "2 rules" in out
     st = json.loads(fw.ok("status", "--json"))
     assert st["tables"]["xdp"]["rules"] == 2 and st["tables"]["egress"]["policy"] == "drop"
     assert st["initialized"] is True and st["sets"] == 1
-    assert set(st["maps"]) >= {"nsv3_state", "nsv3_tables", "nsv3_rules", "nsv3_bitmap"}
+    assert set(st["maps"]) >= {"nsv4_state", "nsv4_tables", "nsv4_rules", "nsv4_bitmap"}
 
 
 def test_help_everywhere():
@@ -722,15 +722,15 @@ def test_interrupted_flip_is_rolled_forward_with_unique_ids(fw, bpffs):
     fw.ok("rule", "add", "proto", "udp", "dport", "7", "action", "drop")
     ids = {r["id"] for r in fw.rules()}
     # What a kill between flips leaves: table xdp moved to the other
-    # generation, nsv3_state not.  Simulate it by flipping table 0's gen
+    # generation, nsv4_state not.  Simulate it by flipping table 0's gen
     # byte back and forth around a real change.
-    state = os.path.join(fw.pin_dir, "nsv3_state")
-    tables = os.path.join(fw.pin_dir, "nsv3_tables")
+    state = os.path.join(fw.pin_dir, "nsv4_state")
+    tables = os.path.join(fw.pin_dir, "nsv4_tables")
     before_state = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", state, "key",
                                    "0", "0", "0", "0"], capture_output=True, text=True,
                                   check=True).stdout
     fw.ok("rule", "add", "proto", "udp", "dport", "8", "action", "drop")
-    # put nsv3_state back as it was before that change: now the tables are
+    # put nsv4_state back as it was before that change: now the tables are
     # one generation ahead of it, as after a kill before the state write
     val = json.loads(before_state)["value"]
     subprocess.run(["bpftool", "map", "update", "pinned", state, "key", "0", "0", "0", "0",
@@ -755,18 +755,22 @@ def test_a_set_cut_by_an_interrupted_write_is_refused_until_replaced(fw, tmp):
     assert "cut" in setdir
     idx = None
     out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned",
-                          os.path.join(fw.pin_dir, "nsv3_setpfx")],
+                          os.path.join(fw.pin_dir, "nsv4_setpfx")],
                          capture_output=True, text=True, check=True).stdout
     for e in json.loads(out):
         k = [int(b, 16) for b in e["key"]]
         if k[2] == 4 and k[4:8] == [198, 51, 100, 2]:
             key = [str(b) for b in k]
     subprocess.run(["bpftool", "map", "delete", "pinned",
-                    os.path.join(fw.pin_dir, "nsv3_setpfx"), "key", *key], check=True)
+                    os.path.join(fw.pin_dir, "nsv4_setpfx"), "key", *key], check=True)
     before = fw.ok("save").splitlines()[1:]
     one_line_error(fw.cli("rule", "add", "proto", "tcp", "action", "pass"), 3,
                    "set cut is incomplete (2 of 3", "set load cut FILE", "nothing was changed")
     one_line_error(fw.cli("set", "add", "cut", "198.51.100.9"), 3, "set cut is incomplete")
+    serial = json.loads(fw.ok("status", "--json"))["serial"]
+    one_line_error(fw.cli("cache", "off"), 3, "set cut is incomplete", "nothing was changed")
+    st = json.loads(fw.ok("status", "--json"))
+    assert st["flow_cache"] is True and st["serial"] == serial   # really nothing
     assert fw.ok("save").splitlines()[1:] == before
     p = tmp / "cut.txt"
     p.write_text("198.51.100.1\n198.51.100.2\n198.51.100.3\n")
@@ -865,7 +869,7 @@ def _value_size(path):
 
 
 def table_gens(pin_dir):
-    path = os.path.join(pin_dir, "nsv3_tables")
+    path = os.path.join(pin_dir, "nsv4_tables")
     fd, size = _map_fd(path), _value_size(path)
     try:
         gens = []
@@ -880,7 +884,7 @@ def table_gens(pin_dir):
 
 
 def set_table_gen(pin_dir, t, gen):
-    path = os.path.join(pin_dir, "nsv3_tables")
+    path = os.path.join(pin_dir, "nsv4_tables")
     fd, size = _map_fd(path), _value_size(path)
     try:
         k = ctypes.c_uint32(t)
@@ -899,8 +903,8 @@ def set_table_gen(pin_dir, t, gen):
 def test_partial_flip_rolls_the_other_tables_forward(fw):
     """Killed after table xdp flipped, before ingress/egress did: the next
     locking command must move ingress and egress to the new generation too
-    (M02: finish_flip wrote nsv3_state only)."""
-    state = os.path.join(fw.pin_dir, "nsv3_state")
+    (M02: finish_flip wrote nsv4_state only)."""
+    state = os.path.join(fw.pin_dir, "nsv4_state")
     before_state = subprocess.run(["bpftool", "-j", "map", "lookup", "pinned", state, "key",
                                    "0", "0", "0", "0"], capture_output=True, text=True,
                                   check=True).stdout
@@ -972,7 +976,7 @@ def test_a_cut_ipv6_set_is_refused_until_replaced(fw):
     """Damage detection counts IPv6 members too (M05 checked IPv4 only)."""
     fw.ok("set", "add", "cut6", "2001:db8::1", "2001:db8::2", "2001:db8::3")
     fw.ok("rule", "add", "src", "@cut6", "action", "drop")
-    path = os.path.join(fw.pin_dir, "nsv3_setpfx")
+    path = os.path.join(fw.pin_dir, "nsv4_setpfx")
     out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", path],
                          capture_output=True, text=True, check=True).stdout
     key = None
@@ -1016,8 +1020,8 @@ def test_watch_keeps_rates_of_kept_rules_across_a_change(fw):
 def test_stats_zero_clears_reasons_and_http(fw):
     """--zero zeroes the table's reason and HTTP counters too (M15/M16 left
     them)."""
-    put_map(fw.pin_dir, "nsv3_cnt_rsn", 1, 7, 700)     # table xdp, reason 1
-    put_map(fw.pin_dir, "nsv3_cnt_http", 1, 7, 700)    # table xdp, kind 1
+    put_map(fw.pin_dir, "nsv4_cnt_rsn", 1, 7, 700)     # table xdp, reason 1
+    put_map(fw.pin_dir, "nsv4_cnt_http", 1, 7, 700)    # table xdp, kind 1
     st = fw.stats()["tables"][0]
     assert st["reasons"] and st["http"], st
     assert fw.cli("stats", "--zero").returncode == 0

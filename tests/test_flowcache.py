@@ -154,7 +154,7 @@ def test_cache_changes_no_verdict_or_counter(pin_dir, tmp):
         assert res[FW_O] == res[MISS_O], cap
         packets += len(res[FW_O][0])
         drops += sum(v == "XDP_DROP" for _, v in res[FW_O][0])
-    assert packets > (10000 if corpus else 100) and drops > 10, (packets, drops)
+    assert packets > (10000 if corpus else 50) and drops > (100 if corpus else 5), (packets, drops)
 
 
 def test_change_after_change_back_to_the_same_generation():
@@ -299,3 +299,58 @@ def test_cache_command_bad_input_changes_nothing(pin_dir, args, needle):
     one_line_error(fw.cli("cache", *args), 2, needle)
     st = json.loads(fw.ok("status", "--json"))
     assert st["serial"] == serial and st["flow_cache"] is True
+
+
+def test_every_change_gives_each_table_a_new_stamp(pin_dir):
+    """The (gen, epoch) pair of every table is new after every change, and
+    consecutive epochs differ in one bit (a Gray count: a reader racing the
+    update sees the old or the new value, never a mix).  Bit 31 is the
+    cache's on switch."""
+    fw = Firewall(pin_dir)
+    seen = {t: set() for t in ("xdp", "ingress", "egress")}
+    last = {}
+
+    def words():
+        return {t: (v["gen"], v["epoch"])
+                for t, v in json.loads(fw.ok("status", "--json"))["tables"].items()}
+
+    for i in range(40):
+        if i == 20:
+            fw.ok("cache", "off")
+        elif i == 25:
+            fw.ok("cache", "on")
+        else:
+            fw.ok("rule", "add", "proto", "udp", "dport", str(i + 1), "action", "drop")
+        for t, (gen, epoch) in words().items():
+            assert (gen, epoch) not in seen[t], (i, t)
+            seen[t].add((gen, epoch))
+            assert bool(epoch & 0x80000000) == (not 20 <= i < 25), (i, t)
+            if t in last:
+                assert gen == last[t][0] ^ 1
+                assert bin((epoch ^ last[t][1]) & 0x7fffffff).count("1") == 1, (i, t)
+            last[t] = (gen, epoch)
+
+
+def test_tables_sharing_one_cache_do_not_share_entries(tmp):
+    """Programs loaded from one object share its cache (bpftool loadall does
+    that with cls_firewall.o's ingress and egress programs): the table is
+    part of the key, so egress never takes ingress's result."""
+    cap = tmp / "f.pcap"
+    pcaputil.write(cap, [u4()])
+    fw_o = obj("cls_firewall.o")
+    script = f"""set -e
+mount -t bpf bpf /sys/fs/bpf
+N="{NETSIEVE} --pin-dir /sys/fs/bpf"
+$N init {fw_o} >/dev/null
+printf 'rule add table ingress proto udp dport 9 action drop\\n%s\\n' \\
+  'rule add table egress proto udp dport 1 action drop' | $N load - >/dev/null
+bpftool prog loadall {fw_o} /sys/fs/bpf/progs
+for p in cls_fw_ingress cls_fw_egress cls_fw_ingress cls_fw_egress; do
+  taskset -c 0 $N replay --json pinned:/sys/fs/bpf/progs/$p {cap} | grep '"index"'
+done
+"""
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(l)["verdict"] for l in r.stdout.splitlines()]
+    assert got == ["TC_ACT_SHOT", "TC_ACT_OK", "TC_ACT_SHOT", "TC_ACT_OK"], got

@@ -4,7 +4,7 @@
  *
  * Attach:  ip link set dev DEV xdp obj xdp_firewall.o sec xdp
  *          (or scripts/xdp-attach DEV), configure with `netsieve rule ...`.
- * Maps:    every nsv3_* map of include/netsieve/maps.h, pinned by name in
+ * Maps:    every nsv4_* map of include/netsieve/maps.h, pinned by name in
  *          the iproute2 directory (/sys/fs/bpf/tc/globals) and shared with
  *          the tc classifiers; rules survive detach, reload and re-attach.
  */

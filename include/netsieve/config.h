@@ -3,7 +3,7 @@
  * The configuration ABI shared by the BPF programs and the CLI: limits, map
  * names, and the key/value layouts of every pinned map.
  *
- * Layout version: NS_LAYOUT ("v3") is part of every map name (nsv3_*).  Any
+ * Layout version: NS_LAYOUT ("v4") is part of every map name (nsv4_*).  Any
  * change to a key or value layout, a limit that sizes a map, or the meaning of
  * a field must bump it, so that a new object never reuses maps pinned by an
  * old one (the load would fail with "parameter mismatch" or, worse, misread
@@ -17,8 +17,8 @@
 #include "flow.h"
 #include "reasons.h"
 
-#define NS_LAYOUT "v3"
-#define NS_MAP_PREFIX "nsv3_"
+#define NS_LAYOUT "v4"
+#define NS_MAP_PREFIX "nsv4_"
 
 /* Rules per table; sizes every bitmap (NS_RULE_WORDS 64-bit words). */
 #ifndef NS_MAX_RULES
@@ -149,7 +149,7 @@ _Static_assert((NS_BITMAPS_PER_GEN & (NS_BITMAPS_PER_GEN - 1)) == 0, "power of t
 
 /* ---- map values ---------------------------------------------------- */
 
-/* nsv3_state[0]: the CLI's bookkeeping (programs read nsv3_tables). */
+/* nsv4_state[0]: the CLI's bookkeeping (programs read nsv4_tables). */
 struct ns_state {
 	__u32 gen;          /* generation of the last change (0 or 1) */
 	__u32 magic;        /* NS_STATE_MAGIC once `netsieve init` ran */
@@ -161,7 +161,7 @@ struct ns_state {
 #define NS_STATE_NO_FCACHE 0x1  /* `netsieve cache off`: flips leave
 				 * NS_EPOCH_LIVE clear, programs skip the
 				 * flow cache */
-#define NS_STATE_MAGIC 0x6e737633 /* "nsv3" */
+#define NS_STATE_MAGIC 0x6e737634 /* "nsv4" */
 
 /*
  * One generation of one table: everything a packet needs besides the
@@ -200,28 +200,29 @@ struct ns_table {
 #define NS_NO_RULE 0xffff
 #define NS_DEBRUIJN 0x03f79d71b4ca8b09ULL
 
-/* nsv3_tables[table]: both generations of a table and which one is live,
+/* nsv4_tables[table]: both generations of a table and which one is live,
  * so that a packet needs one lookup to find its rules.  The CLI writes the
  * idle generation, then the whole value with gen flipped (the live half is
  * rewritten with the bytes it already has). */
 struct ns_tslot {
 	__u32 gen;
-	__u32 epoch;        /* NS_EPOCH_LIVE | a Gray-code count of flips (flow
-			     * cache stamps: engine.h); 0 from a CLI that
-			     * does not keep it, which turns the cache off */
+	__u32 epoch;        /* a Gray-code count of changes, moved in the first
+			     * pass of each (gen in the second), with
+			     * NS_EPOCH_LIVE when the flow cache is on: the
+			     * cache's stamp (engine.h, store.c epoch_next) */
 	struct ns_table g[NS_GENS];
 };
 
 #define NS_EPOCH_LIVE 0x80000000u
 
-/* nsv3_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
+/* nsv4_rules[(gen * NS_TABLES + table) * NS_MAX_RULES + position] */
 struct ns_rule {
 	/* What the tc programs read when the rule has effects. */
 	__u8 action;        /* enum ns_action */
 	__u8 effects;       /* NS_EFF_* */
 	__u8 arg_dscp;
 	__u8 _pad0;
-	__u32 slot;         /* counter slot (nsv3_cnt_rule) */
+	__u32 slot;         /* counter slot (nsv4_cnt_rule) */
 	__u32 arg_classid;  /* major << 16 | minor */
 	__u32 arg_mark;
 	/* The rule as written (the CLI's copy; programs never read it). */
@@ -247,7 +248,7 @@ struct ns_rule {
 #define NS_ADDR_KIND_V6  2
 #define NS_ADDR_KIND_SET 3
 
-/* nsv3_bitmap[id]: the rules a value of one field satisfies. */
+/* nsv4_bitmap[id]: the rules a value of one field satisfies. */
 struct ns_bitmap {
 	/* spec[q] bit w: granule q of word w holds a rule of this bitmap.  A
 	 * word is a candidate when one of its granules holds a rule of every
@@ -256,7 +257,7 @@ struct ns_bitmap {
 	__u64 w[NS_RULE_WORDS];      /* bit p: rule at layout position p */
 };
 
-/* nsv3_bitmap[gen], nsv3_r4[gen], nsv3_r6[gen]: one generation each. */
+/* nsv4_bitmap[gen], nsv4_r4[gen], nsv4_r6[gen]: one generation each. */
 struct ns_bmpool {
 	struct ns_bitmap b[NS_BITMAPS_PER_GEN];
 };
@@ -273,13 +274,13 @@ struct ns_r6pool {
 	struct ns_r6 r[NS_R6_PER_GEN];
 };
 
-/* nsv3_setdir[index] */
+/* nsv4_setdir[index] */
 struct ns_setdir {
 	char name[NS_SET_NAME_LEN];   /* empty: free slot */
 	__u32 count4, count6;
 };
 
-/* nsv3_setpfx key (value: __u8 1) */
+/* nsv4_setpfx key (value: __u8 1) */
 struct ns_setpfx {
 	__u16 set;
 	__u8 family;    /* 4 or 6 */
@@ -304,10 +305,10 @@ enum ns_source {
 	NS_SOURCES = 4,
 };
 
-/* nsv3_cnt_http[table * NS_HTTP_KINDS + kind]: HTTP requests by method and
+/* nsv4_cnt_http[table * NS_HTTP_KINDS + kind]: HTTP requests by method and
  * responses by status class seen by cls_http.
- * nsv3_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
- * nsv3_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
+ * nsv4_cnt_verd[(table * NS_SOURCES + source) * NS_ACT_MAX + action];
+ * nsv4_cnt_rsn[table * NS_R_MAX + reason] counts unusable and non-IP frames. */
 #define NS_VERD_SLOTS (NS_TABLES * NS_SOURCES * NS_ACT_MAX)
 
 #endif /* NETSIEVE_CONFIG_H */

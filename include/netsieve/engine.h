@@ -84,7 +84,7 @@ static __always_inline __u32 ns_lookup4(struct ns_table *t, __u32 field,
 	e = t->l1[field & 1][0][(a >> 16) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	p = bpf_map_lookup_elem(&nsv3_r4, &gen);
+	p = bpf_map_lookup_elem(&nsv4_r4, &gen);
 	if (!p)
 		return 0;
 	i = NS_L1_INDEX(e);
@@ -153,7 +153,7 @@ static __always_inline __u32 ns_lookup6(struct ns_table *t, __u32 field_gen,
 	e = t->l1[field_gen & 1][1][(hi >> 48) & 0xffff];
 	if (!(e & NS_L1_CHUNK))
 		return e & 0xffff;
-	p = bpf_map_lookup_elem(&nsv3_r6, &gen);
+	p = bpf_map_lookup_elem(&nsv4_r6, &gen);
 	if (!p)
 		return 0;
 	i = NS_L1_INDEX(e);
@@ -247,7 +247,7 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 	struct ns_bmpool *pool;
 	__u32 best = NS_NO_RULE;
 
-	pool = bpf_map_lookup_elem(&nsv3_bitmap, &ids->gen);
+	pool = bpf_map_lookup_elem(&nsv4_bitmap, &ids->gen);
 	if (!pool)
 		return -1;
 	/* Unused dimensions keep id 0 (all rules) and are skipped here; in the
@@ -371,6 +371,11 @@ static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_fl
 {
 	const __u64 *w = (const __u64 *)f;
 
+	/* Stamp last, and 0 (never a valid stamp: no live bit) meanwhile: a
+	 * program that runs on this CPU in the middle of the fill (a softirq
+	 * interrupting a BPF_PROG_TEST_RUN of the same program) misses. */
+	e->stamp = 0;
+	asm volatile("" ::: "memory");
 	e->k[0] = w[5];
 	e->k[1] = w[6];
 	e->k[2] = w[7];
@@ -378,9 +383,10 @@ static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_fl
 	e->k[4] = ns_fc_k4(f, table);
 	e->k[5] = w[1] & NS_FC_M1;
 	e->k[6] = w[2];
-	e->stamp = stamp;
 	e->res = res;
 	e->ckey = ckey;
+	asm volatile("" ::: "memory");
+	e->stamp = stamp;
 }
 
 /* Set dimension d's id when the table uses it. */
@@ -408,7 +414,7 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 
 	if (!f || table >= NS_TABLES)
 		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
-	ts = bpf_map_lookup_elem(&nsv3_tables, &table);
+	ts = bpf_map_lookup_elem(&nsv4_tables, &table);
 	if (!ts)
 		goto out;
 	stamp = *(volatile __u64 *)ts;
@@ -416,7 +422,7 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	t = &ts->g[gen];
 
 	if (f->reason != NS_R_OK) {
-		ns_count(&nsv3_cnt_rsn, table * NS_R_MAX + (f->reason % NS_R_MAX), bytes);
+		ns_count(&nsv4_cnt_rsn, table * NS_R_MAX + (f->reason % NS_R_MAX), bytes);
 		if (f->reason != NS_R_NON_IP) {
 			source = NS_SRC_UNUSABLE;
 			action = t->unusable[ns_reason_class(f->reason) & (NS_RC_MAX - 1)];
@@ -437,9 +443,9 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 			/* A hit: the result and the counter of the last search. */
 			ckey = fc->ckey;
 			if (ckey & NS_FC_VERD)
-				ns_count(&nsv3_cnt_verd, ckey & ~NS_FC_VERD, bytes);
+				ns_count(&nsv4_cnt_verd, ckey & ~NS_FC_VERD, bytes);
 			else
-				ns_count(&nsv3_cnt_rule, ckey, bytes);
+				ns_count(&nsv4_cnt_rule, ckey, bytes);
 			return fc->res;
 		}
 	}
@@ -474,12 +480,12 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	effects = act >> 4;
 	source = NS_SRC_RULE;
 	ckey = t->slot[pos];
-	ns_count(&nsv3_cnt_rule, ckey, bytes);
+	ns_count(&nsv4_cnt_rule, ckey, bytes);
 	goto done;
 out:
 	action &= NS_ACT_MAX - 1;
 	ckey = ((table * NS_SOURCES + source) * NS_ACT_MAX + action) | NS_FC_VERD;
-	ns_count(&nsv3_cnt_verd, ckey & ~NS_FC_VERD, bytes);
+	ns_count(&nsv4_cnt_verd, ckey & ~NS_FC_VERD, bytes);
 done:
 	res = (action & 0xf) | ((effects & 0xf) << 4) | (source << 8) | (gen << 10) | (pos << 16);
 	if (fc)

@@ -3,9 +3,9 @@
  * Every pinned map of the bundle, declared once.  All programs include this
  * file, so `ip` and `tc` pin identical definitions by name into the same
  * directory (tc/globals) and the XDP and tc programs share one configuration.
- * Layouts are in config.h; names carry the layout version (nsv3_).
+ * Layouts are in config.h; names carry the layout version (nsv4_).
  *
- * Counter maps are named nsv3_cnt_*: `netsieve replay` keeps them private so
+ * Counter maps are named nsv4_cnt_*: `netsieve replay` keeps them private so
  * a replay never adds to live statistics.
  */
 #ifndef NETSIEVE_MAPS_H
@@ -23,7 +23,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_state);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_state SEC(".maps");
+} nsv4_state SEC(".maps");
 
 /* Per table, both generations: settings, every rule's action and counter
  * slot, the field lookups and address directories.  One lookup per packet. */
@@ -33,7 +33,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_tslot);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_tables SEC(".maps");
+} nsv4_tables SEC(".maps");
 
 /* Per generation and table: the rules as written (the CLI's record; tc
  * programs read the arguments of rules with effects). */
@@ -43,7 +43,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_rule);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_rules SEC(".maps");
+} nsv4_rules SEC(".maps");
 
 /* Rule bitmaps, one pool per generation. */
 struct {
@@ -52,7 +52,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_bmpool);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_bitmap SEC(".maps");
+} nsv4_bitmap SEC(".maps");
 
 /* IPv4 and IPv6 address ranges, one pool per generation. */
 struct {
@@ -61,7 +61,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_r4pool);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_r4 SEC(".maps");
+} nsv4_r4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -69,7 +69,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_r6pool);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_r6 SEC(".maps");
+} nsv4_r6 SEC(".maps");
 
 /* Prefix sets as written (the CLI compiles them into the ranges above;
  * programs never read these two). */
@@ -79,7 +79,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_setdir);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_setdir SEC(".maps");
+} nsv4_setdir SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -88,7 +88,7 @@ struct {
 	__type(key, struct ns_setpfx);
 	__type(value, __u8);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_setpfx SEC(".maps");
+} nsv4_setpfx SEC(".maps");
 
 /* Counters. */
 struct {
@@ -97,7 +97,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_cnt_rule SEC(".maps");
+} nsv4_cnt_rule SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -105,7 +105,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_cnt_verd SEC(".maps");
+} nsv4_cnt_verd SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -113,7 +113,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_cnt_http SEC(".maps");
+} nsv4_cnt_http SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -121,7 +121,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ns_counter);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nsv3_cnt_rsn SEC(".maps");
+} nsv4_cnt_rsn SEC(".maps");
 
 /*
  * The flow cache (engine.h): per CPU, direct-mapped, private to each loaded
@@ -131,6 +131,10 @@ struct {
  */
 #ifndef NS_FC_BITS
 #define NS_FC_BITS 12   /* 4096 entries of 72 bytes per CPU; 0..20 */
+#endif
+#ifdef NS_FC_ONE_ENTRY  /* build/xdp_firewall_fc1.o (tests), whatever NS_DEFS says */
+#undef NS_FC_BITS
+#define NS_FC_BITS 0
 #endif
 _Static_assert(NS_FC_BITS >= 0 && NS_FC_BITS <= 20, "NS_FC_BITS: 0 to 20");
 struct ns_fc_entry {

@@ -94,7 +94,7 @@ __attribute__((noinline)) __u32 ns_tc_effects(struct __sk_buff *skb,
 	 * bound what it indexes with. */
 	key = (NS_RES_GEN(res) * NS_TABLES + table) * NS_MAX_RULES +
 	      (NS_RES_POS(res) & (NS_MAX_RULES - 1));
-	r = bpf_map_lookup_elem(&nsv3_rules, &key);
+	r = bpf_map_lookup_elem(&nsv4_rules, &key);
 	if (!r)
 		return 0;
 	if (eff & NS_EFF_MARK)
@@ -138,7 +138,7 @@ __attribute__((noinline)) int ns_http_tc(struct __sk_buff *skb,
 		return NS_HTTP_NONE;
 	kind = ns_http_kind(b);
 	if (kind)
-		ns_count(&nsv3_cnt_http, (table % NS_TABLES) * NS_HTTP_KINDS + kind,
+		ns_count(&nsv4_cnt_http, (table % NS_TABLES) * NS_HTTP_KINDS + kind,
 			 skb->len);
 	return kind;
 }

@@ -133,7 +133,7 @@ static int cmd_init(int argc, char **argv)
 		if (!s.state.next_rule_id)
 			s.state.next_rule_id = 1;
 		if (bpf_map_update_elem(s.fd[M_STATE], &k, &s.state, 0))
-			ns_die(NS_EXIT_ENV, "initializing nsv3_state: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "initializing nsv4_state: %s", strerror(errno));
 	}
 	ns_store_close(&s);
 	return NS_EXIT_OK;
@@ -505,8 +505,12 @@ static int cmd_cache(int argc, char **argv)
 	if (needs_sets(&c))
 		ns_store_read_all_sets(&s, &c);
 	ns_conf_dup(&old, &c);
-	ns_store_set_flags(&s, off ? s.state.flags | NS_STATE_NO_FCACHE :
-				     s.state.flags & ~NS_STATE_NO_FCACHE);
+	/* commit() applies the flag to the tables and stores it with the
+	 * change; refused (a damaged set), it changes neither. */
+	if (off)
+		s.state.flags |= NS_STATE_NO_FCACHE;
+	else
+		s.state.flags &= ~NS_STATE_NO_FCACHE;
 	commit(&s, &c, &old);
 	printf("flow cache: %s\n", off ? "off" : "on");
 	return NS_EXIT_OK;

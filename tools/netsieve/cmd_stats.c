@@ -668,7 +668,7 @@ static int cmd_status(int argc, char **argv)
 	ns_store_read(&s, &c);
 	for (int i = 0; i < NS_MAX_SETS; i++)
 		nsets += c.sets[i].name[0] != 0;
-	/* Programs read nsv3_tables: that map's id identifies users. */
+	/* Programs read nsv4_tables: that map's id identifies users. */
 	bpf_obj_get_info_by_fd(s.fd[M_TABLES], &sinfo, &slen);
 	natt = find_attachments(att, 256);
 
@@ -680,10 +680,15 @@ static int cmd_status(int argc, char **argv)
 			      NS_LAYOUT, s.state.gen, (unsigned long long)s.state.serial,
 			      s.state.magic == NS_STATE_MAGIC ? "true" : "false", nsets,
 			      s.state.flags & NS_STATE_NO_FCACHE ? "false" : "true");
-		for (int t = 0; t < NS_TABLES; t++)
-			ns_buf_printf(&b, "%s\"%s\":{\"rules\":%d,\"policy\":\"%s\"}", t ? "," : "",
+		for (int t = 0; t < NS_TABLES; t++) {
+			uint32_t tg = 0, te = 0;
+
+			ns_store_table_words(&s, t, &tg, &te);
+			ns_buf_printf(&b, "%s\"%s\":{\"rules\":%d,\"policy\":\"%s\","
+				      "\"gen\":%u,\"epoch\":%u}", t ? "," : "",
 				      ns_table_names[t], c.t[t].n,
-				      c.t[t].policy == NS_ACT_DROP ? "drop" : "pass");
+				      c.t[t].policy == NS_ACT_DROP ? "drop" : "pass", tg, te);
+		}
 		ns_buf_printf(&b, "},\"maps\":{");
 		for (int i = 0; i < M_COUNT; i++) {
 			struct bpf_map_info mi = {};

@@ -122,7 +122,7 @@ void ns_stats_report(struct ns_store *s, bool json, struct ns_buf *out);
 /* Open every pinned map; dies (exit 5) naming what is missing. */
 void ns_store_open(struct ns_store *s, bool lock);
 void ns_store_close(struct ns_store *s);
-void ns_store_set_flags(struct ns_store *s, uint32_t flags);
+bool ns_store_table_words(struct ns_store *s, uint32_t t, uint32_t *gen, uint32_t *epoch);
 /* Read rules and policies of the active generation and the set directory
  * (not the members). */
 void ns_store_read(struct ns_store *s, struct ns_conf *c);

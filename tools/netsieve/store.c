@@ -4,7 +4,7 @@
  *
  * A change is made in memory, compiled (which checks it fits), written to the
  * generation the programs are not reading, and then published with one write
- * of nsv3_state.gen.  Afterwards the CLI waits for an RCU grace period, so no
+ * of nsv4_state.gen.  Afterwards the CLI waits for an RCU grace period, so no
  * program is still reading the old generation when the next change reuses
  * it.  Commands hold an exclusive flock on the pin directory meanwhile.
  */
@@ -23,12 +23,12 @@
 #include "conf.h"
 
 const char *const ns_map_names[M_COUNT] = {
-	[M_STATE] = "nsv3_state",       [M_TABLES] = "nsv3_tables",
-	[M_RULES] = "nsv3_rules",       [M_BITMAP] = "nsv3_bitmap",
-	[M_R4] = "nsv3_r4",             [M_R6] = "nsv3_r6",
-	[M_SETDIR] = "nsv3_setdir",     [M_SETPFX] = "nsv3_setpfx",
-	[M_CNT_RULE] = "nsv3_cnt_rule", [M_CNT_VERD] = "nsv3_cnt_verd",
-	[M_CNT_RSN] = "nsv3_cnt_rsn",   [M_CNT_HTTP] = "nsv3_cnt_http",
+	[M_STATE] = "nsv4_state",       [M_TABLES] = "nsv4_tables",
+	[M_RULES] = "nsv4_rules",       [M_BITMAP] = "nsv4_bitmap",
+	[M_R4] = "nsv4_r4",             [M_R6] = "nsv4_r6",
+	[M_SETDIR] = "nsv4_setdir",     [M_SETPFX] = "nsv4_setpfx",
+	[M_CNT_RULE] = "nsv4_cnt_rule", [M_CNT_VERD] = "nsv4_cnt_verd",
+	[M_CNT_RSN] = "nsv4_cnt_rsn",   [M_CNT_HTTP] = "nsv4_cnt_http",
 };
 
 static const uint32_t value_size[M_COUNT] = {
@@ -55,10 +55,15 @@ static void wait_for_readers(void);
 
 /*
  * A table's next epoch (config.h): the flow cache stamps entries with a
- * table's gen and epoch words, so a flip must give the pair a value it has
- * never had.  A Gray-code count changes one bit per step: a packet that
- * reads the words while an update copies them sees each one old or new,
- * never a mix that could equal a later value.
+ * table's gen and epoch words, so every change must give the pair a value
+ * it never had.  The epoch moves in the first pass of a change (with the
+ * new half, under the old gen) and gen in the second, and the epoch is a
+ * Gray-code count: every write changes one bit of the pair (two when
+ * `cache on|off` moves the live bit too), so a packet reading the words
+ * while an update copies them byte by byte sees a state that really was,
+ * or will be, current.  An epoch is never reused (2^31 changes), so a
+ * stamp, once left behind, never matches again.  A roll-forward
+ * (finish_flip) only flips gen: the pair (new epoch, new gen) is new.
  */
 static uint32_t epoch_next(const struct ns_store *st, uint32_t e)
 {
@@ -71,7 +76,7 @@ static uint32_t epoch_next(const struct ns_store *st, uint32_t e)
 }
 
 /* The generation packets use, or will once an interrupted change is rolled
- * forward: a table that moved past nsv3_state's gen says so (read-only
+ * forward: a table that moved past nsv4_state's gen says so (read-only
  * commands then show what packets see). */
 static uint32_t live_gen(struct ns_store *s)
 {
@@ -85,7 +90,7 @@ static uint32_t live_gen(struct ns_store *s)
 }
 
 /* A change interrupted half way through its flip leaves some tables on the
- * new generation (complete: it was written before any flip) and nsv3_state
+ * new generation (complete: it was written before any flip) and nsv4_state
  * on the old one.  Finish it before anything else. */
 static void finish_flip(struct ns_store *s)
 {
@@ -100,19 +105,31 @@ static void finish_flip(struct ns_store *s)
 	ns_warn("finishing a configuration change that was interrupted");
 	for (__u32 t = 0; t < NS_TABLES; t++) {
 		if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv4_tables: %s", strerror(errno));
 		if ((ts.gen & 1) == (g ^ 1))
 			continue;
-		ts.gen = g ^ 1;
-		ts.epoch = epoch_next(s, ts.epoch);
+		ts.gen = g ^ 1;  /* the epoch moved in the first pass */
 		if (bpf_map_update_elem(s->fd[M_TABLES], &t, &ts, 0))
-			ns_die(NS_EXIT_ENV, "writing nsv3_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "writing nsv4_tables: %s", strerror(errno));
 	}
 	s->state.gen = g ^ 1;
 	s->state.serial++;
 	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
-		ns_die(NS_EXIT_ENV, "writing nsv3_state: %s", strerror(errno));
+		ns_die(NS_EXIT_ENV, "writing nsv4_state: %s", strerror(errno));
 	wait_for_readers();
+}
+
+/* Table t's gen and epoch words (the flow cache's stamp); false when the
+ * table cannot be read. */
+bool ns_store_table_words(struct ns_store *s, uint32_t t, uint32_t *gen, uint32_t *epoch)
+{
+	static struct ns_tslot ts;
+
+	if (bpf_map_lookup_elem(s->fd[M_TABLES], &t, &ts))
+		return false;
+	*gen = ts.gen;
+	*epoch = ts.epoch;
+	return true;
 }
 
 void ns_store_open(struct ns_store *s, bool lock)
@@ -199,7 +216,7 @@ void ns_store_open(struct ns_store *s, bool lock)
 		__u32 k = 0;
 
 		if (bpf_map_lookup_elem(s->fd[M_STATE], &k, &s->state))
-			ns_die(NS_EXIT_ENV, "reading nsv3_state: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv4_state: %s", strerror(errno));
 	}
 	if (lock)
 		finish_flip(s);
@@ -246,7 +263,7 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 		struct ns_tconf *tc = &c->t[t];
 
 		if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
-			ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv4_tables: %s", strerror(errno));
 		tc->policy = cfg->policy;
 		memcpy(tc->unusable, cfg->unusable, sizeof(tc->unusable));
 		tc->n = cfg->nrules > NS_MAX_RULES ? NS_MAX_RULES : cfg->nrules;
@@ -256,7 +273,7 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 			__u32 rk = k * NS_MAX_RULES + i;
 
 			if (bpf_map_lookup_elem(s->fd[M_RULES], &rk, &tc->rules[i]))
-				ns_die(NS_EXIT_ENV, "reading nsv3_rules: %s", strerror(errno));
+				ns_die(NS_EXIT_ENV, "reading nsv4_rules: %s", strerror(errno));
 			/* Ids stay unique even if a change stopped before it
 			 * recorded the next one. */
 			if (tc->rules[i].id >= c->next_rule_id)
@@ -268,7 +285,7 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 		__u32 k = i;
 
 		if (bpf_map_lookup_elem(s->fd[M_SETDIR], &k, &d))
-			ns_die(NS_EXIT_ENV, "reading nsv3_setdir: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv4_setdir: %s", strerror(errno));
 		d.name[NS_SET_NAME_LEN - 1] = 0;
 		memcpy(c->sets[i].name, d.name, NS_SET_NAME_LEN);
 		c->sets[i].count4 = d.count4;
@@ -309,7 +326,7 @@ void ns_store_read_all_sets(struct ns_store *s, struct ns_conf *c)
 					       keys, vals, &n, NULL);
 
 		if (err && errno != ENOENT)
-			ns_die(NS_EXIT_ENV, "reading nsv3_setpfx: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "reading nsv4_setpfx: %s", strerror(errno));
 		for (__u32 j = 0; j < n; j++) {
 			struct ns_pfx4 p4;
 			struct ns_pfx6 p6;
@@ -402,7 +419,7 @@ static void flush_keys(struct ns_store *s, struct keybuf *b, bool add)
 					if (errno == E2BIG || errno == ENOMEM)
 						ns_die(NS_EXIT_ENV, "the set store is full (%u prefixes in all sets)",
 						       NS_SET_MEMBERS);
-					ns_die(NS_EXIT_ENV, "writing nsv3_setpfx: %s", strerror(errno));
+					ns_die(NS_EXIT_ENV, "writing nsv4_setpfx: %s", strerror(errno));
 				}
 			}
 		}
@@ -475,7 +492,7 @@ void ns_store_write_sets(struct ns_store *s, struct ns_conf *c, const bool *dirt
 		n->count4 = d.count4;
 		n->count6 = d.count6;
 		if (bpf_map_update_elem(s->fd[M_SETDIR], &key, &d, 0))
-			ns_die(NS_EXIT_ENV, "writing nsv3_setdir: %s", strerror(errno));
+			ns_die(NS_EXIT_ENV, "writing nsv4_setdir: %s", strerror(errno));
 	}
 	flush_keys(s, &del, false);
 	flush_keys(s, &add, true);
@@ -636,12 +653,12 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 			__u32 tk = t;
 
 			if (bpf_map_lookup_elem(s->fd[M_TABLES], &tk, &ts))
-				ns_die(NS_EXIT_ENV, "reading nsv3_tables: %s", strerror(errno));
-			if (pass == 0)
+				ns_die(NS_EXIT_ENV, "reading nsv4_tables: %s", strerror(errno));
+			if (pass == 0) {
 				ts.g[newgen] = *ns_compiled_table(k, t);
-			else {
-				ts.gen = newgen;
 				ts.epoch = epoch_next(s, ts.epoch);
+			} else {
+				ts.gen = newgen;
 			}
 			if (bpf_map_update_elem(s->fd[M_TABLES], &tk, &ts, 0))
 				ns_die(NS_EXIT_ENV, "publishing the new configuration: %s",
@@ -656,17 +673,6 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
 		ns_die(NS_EXIT_ENV, "publishing the new configuration: %s", strerror(errno));
 	wait_for_readers();
-}
-
-/* Persist nsv3_state's flags now, ahead of the change that applies them:
- * if that change is cut short, the next one still does. */
-void ns_store_set_flags(struct ns_store *s, uint32_t flags)
-{
-	__u32 key = 0;
-
-	s->state.flags = flags;
-	if (bpf_map_update_elem(s->fd[M_STATE], &key, &s->state, 0))
-		ns_die(NS_EXIT_ENV, "writing nsv3_state: %s", strerror(errno));
 }
 
 struct ns_counter ns_store_counter(struct ns_store *s, int map, uint32_t key)
