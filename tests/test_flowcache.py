@@ -354,3 +354,32 @@ done
     assert r.returncode == 0, r.stderr
     got = [json.loads(l)["verdict"] for l in r.stdout.splitlines()]
     assert got == ["TC_ACT_SHOT", "TC_ACT_OK", "TC_ACT_SHOT", "TC_ACT_OK"], got
+
+
+def test_save_and_load_carry_the_cache_setting(pin_dir, bpffs):
+    fw = Firewall(pin_dir)
+    fw.load("rule add proto udp dport 9 action drop\n")
+    assert "cache" not in fw.ok("save")                   # on: the default, not written
+    fw.ok("cache", "off")
+    saved = fw.ok("save")
+    assert "\ncache off\n" in saved
+    # into a fresh store: the setting comes back with the rules
+    other = os.path.join(bpffs, os.path.basename(pin_dir) + "_b")
+    os.mkdir(other)
+    try:
+        fw2 = Firewall(other)
+        assert fw2.ok("cache") == "flow cache: on\n"
+        fw2.load(saved)
+        assert fw2.ok("cache") == "flow cache: off\n"
+        assert fw2.ok("save").splitlines()[1:] == saved.splitlines()[1:]
+        # a file without a cache line keeps the setting; one with it sets it
+        fw2.load("rule add proto udp dport 10 action drop\n")
+        assert fw2.ok("cache") == "flow cache: off\n"
+        fw2.load("cache on\nrule add proto udp dport 10 action drop\n")
+        assert fw2.ok("cache") == "flow cache: on\n"
+        assert json.loads(fw2.ok("status", "--json"))["flow_cache"] is True
+    finally:
+        subprocess.run(["rm", "-rf", other])
+    one_line_error(fw.cli("load", "-", input="cache maybe\n"), 3,
+                   "-:1: cache: expected on or off", "nothing was changed")
+    assert fw.ok("cache") == "flow cache: off\n"

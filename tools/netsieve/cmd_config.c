@@ -486,7 +486,9 @@ static int cmd_cache(int argc, char **argv)
 		       "flows and costs the first packet of each flow a little more.  Turn it\n"
 		       "off when nearly every packet is a new flow (a flood of spoofed\n"
 		       "sources).  The switch is a configuration change like any other\n"
-		       "(atomic, counters kept); without an argument, show the setting.\n");
+		       "(atomic, counters kept); without an argument, show the setting.\n"
+		       "`save` writes 'cache off' when it is off; `load` of a file with a\n"
+		       "cache line sets it, without one keeps it.\n");
 		return NS_EXIT_OK;
 	}
 	if (argc > 2)
@@ -496,7 +498,7 @@ static int cmd_cache(int argc, char **argv)
 	if (argc == 1) {
 		ns_store_open(&s, false);
 		load_conf(&s, &c, false);
-		printf("flow cache: %s\n", s.state.flags & NS_STATE_NO_FCACHE ? "off" : "on");
+		printf("flow cache: %s\n", c.cache_off ? "off" : "on");
 		return NS_EXIT_OK;
 	}
 	off = !strcmp(argv[1], "off");
@@ -505,12 +507,9 @@ static int cmd_cache(int argc, char **argv)
 	if (needs_sets(&c))
 		ns_store_read_all_sets(&s, &c);
 	ns_conf_dup(&old, &c);
-	/* commit() applies the flag to the tables and stores it with the
-	 * change; refused (a damaged set), it changes neither. */
-	if (off)
-		s.state.flags |= NS_STATE_NO_FCACHE;
-	else
-		s.state.flags &= ~NS_STATE_NO_FCACHE;
+	/* commit() applies it to the tables and stores it with the change;
+	 * refused (a damaged set), it changes neither. */
+	c.cache_off = off;
 	commit(&s, &c, &old);
 	printf("flow cache: %s\n", off ? "off" : "on");
 	return NS_EXIT_OK;

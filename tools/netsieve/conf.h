@@ -49,6 +49,7 @@ struct ns_conf {
 	struct ns_tconf t[NS_TABLES];
 	struct ns_set sets[NS_MAX_SETS];
 	uint32_t next_rule_id;
+	bool cache_off;     /* `cache off` (nsv4_state.flags NS_STATE_NO_FCACHE) */
 };
 
 /* Names. */

@@ -305,7 +305,13 @@ bool ns_conf_apply_words(struct ns_conf *c, int argc, char **argv, bool *touched
 			return ns_set_load_file(c, i, path, true, !touched, err, len);
 		}
 	}
-	return ns_fail(err, len, "'%s%s%s' is not a configuration line (rule add, policy, set add, set load)",
+	if (!strcmp(argv[0], "cache")) {
+		if (argc != 2 || (strcmp(argv[1], "on") && strcmp(argv[1], "off")))
+			return ns_fail(err, len, "cache: expected on or off");
+		c->cache_off = !strcmp(argv[1], "off");
+		return true;
+	}
+	return ns_fail(err, len, "'%s%s%s' is not a configuration line (rule add, policy, set add, set load, cache)",
 		    argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 }
 
@@ -340,6 +346,8 @@ void ns_conf_save(struct ns_conf *c, FILE *out)
 			}
 		}
 	}
+	if (c->cache_off)
+		fprintf(out, "\n# the flow cache is off (netsieve cache on|off)\ncache off\n");
 	for (int t = 0; t < NS_TABLES; t++) {
 		struct ns_tconf *tc = &c->t[t];
 

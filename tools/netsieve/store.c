@@ -256,6 +256,7 @@ void ns_store_read(struct ns_store *s, struct ns_conf *c)
 
 	memset(c, 0, sizeof(*c));
 	c->next_rule_id = s->state.next_rule_id ? s->state.next_rule_id : 1;
+	c->cache_off = s->state.flags & NS_STATE_NO_FCACHE;
 	for (int t = 0; t < NS_TABLES; t++) {
 		static struct ns_tslot ts;
 		struct ns_table *cfg = &ts.g[gen];
@@ -607,6 +608,11 @@ void ns_store_commit(struct ns_store *s, struct ns_conf *c, const struct ns_conf
 	k = ns_compile(c, newgen, err, sizeof(err));
 	if (!k)
 		ns_die(NS_EXIT_USAGE, "%s; nothing was changed", err);
+	/* The cache switch goes with the change (epoch_next reads it). */
+	if (c->cache_off)
+		s->state.flags |= NS_STATE_NO_FCACHE;
+	else
+		s->state.flags &= ~NS_STATE_NO_FCACHE;
 
 	wait_for_readers();
 	/* Sets first, in place (not double-buffered): the directory's counts
