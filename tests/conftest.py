@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """Shared fixtures: paths, the CLI runner, private bpffs mounts."""
+import glob
 import itertools
 import json
 import os
@@ -16,6 +17,7 @@ NETSIEVE = os.path.join(BUILD, "netsieve")
 PCAP = os.path.join(ROOT, "pcap")
 PYTHON = "/usr/bin/python3"
 CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
+CORPUS_FILES = sorted(glob.glob(os.path.join(CORPUS, "pcap", "*.pcap")))
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, PCAP)
@@ -27,9 +29,9 @@ def obj(name):
     return os.path.join(BUILD, name)
 
 
-def ns(*args, input=None, env=None, pin_dir=None, timeout=600):
-    """Run build/netsieve; returns CompletedProcess (text)."""
-    cmd = [NETSIEVE]
+def ns(*args, input=None, env=None, pin_dir=None, timeout=600, cpu=None):
+    """Run build/netsieve (on CPU cpu: taskset); returns CompletedProcess (text)."""
+    cmd = (["taskset", "-c", str(cpu)] if cpu is not None else []) + [NETSIEVE]
     if pin_dir:
         cmd += ["--pin-dir", pin_dir]
     cmd += [str(a) for a in args]
@@ -65,6 +67,25 @@ def bpffs():
     yield d
     subprocess.run(["umount", "-l", d], check=False)
     os.rmdir(d)
+
+
+@pytest.fixture(scope="session")
+def corpus_merged(tmp_path_factory):
+    """The whole corpus as one capture (test runs cost microseconds, loading
+    a program does not): (path, records, origin file of each record), or
+    None when ../shared/corpus is absent."""
+    import pcaputil
+    if not CORPUS_FILES:
+        return None
+    recs, origin = [], []
+    for f in CORPUS_FILES:
+        r, linktype = pcaputil.read(f)
+        assert linktype == 1, f"{f}: corpus promises Ethernet"
+        recs += r
+        origin += [os.path.basename(f)] * len(r)
+    path = tmp_path_factory.mktemp("corpus") / "all.pcap"
+    pcaputil.write_records(path, recs)
+    return path, recs, origin
 
 
 @pytest.fixture

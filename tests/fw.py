@@ -18,8 +18,8 @@ class Firewall:
         r = self.cli("init", FW_O)
         assert r.returncode == 0, r.stderr
 
-    def cli(self, *args, input=None):
-        return ns(*args, pin_dir=self.pin_dir, input=input)
+    def cli(self, *args, input=None, cpu=None):
+        return ns(*args, pin_dir=self.pin_dir, input=input, cpu=cpu)
 
     def ok(self, *args, input=None):
         r = self.cli(*args, input=input)
@@ -37,13 +37,13 @@ class Firewall:
     def stats(self):
         return json.loads(self.ok("stats", "--json"))
 
-    def replay(self, frames, prog_obj=FW_O, prog=None, extra=()):
-        """Replay frames; returns (verdicts, summary)."""
+    def replay(self, frames, prog_obj=FW_O, prog=None, extra=(), cpu=None):
+        """Replay frames (on CPU cpu); returns (verdicts, summary)."""
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "in.pcap")
             pcaputil.write(path, frames)
             args = ["replay", "--json"] + (["--prog", prog] if prog else []) + list(extra)
-            r = self.cli(*args, prog_obj, path)
+            r = self.cli(*args, prog_obj, path, cpu=cpu)
         assert r.returncode == 0, r.stderr
         objs = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
         return [o["verdict"] for o in objs if "index" in o], objs[-1]

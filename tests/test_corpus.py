@@ -8,32 +8,22 @@ Every flow the parser produced must be self-consistent.  Counts per reason
 are printed (pytest -s, or the summary with -rA).
 """
 import collections
-import glob
-import os
 
 import pytest
 
 import pcaputil
-from conftest import CORPUS, ns_json, obj
+from conftest import CORPUS, CORPUS_FILES, ns_json, obj
 from flowdesc import HDR_SIZE, decode
 
-FILES = sorted(glob.glob(os.path.join(CORPUS, "pcap", "*.pcap")))
+FILES = CORPUS_FILES
 pytestmark = pytest.mark.skipif(
     not FILES, reason=f"corpus not found at {CORPUS} (present on developer "
                       "machines and in CI, not in a user's clone)")
 
 
-@pytest.fixture(scope="module")
-def merged(tmp_path_factory):
-    recs, origin = [], []
-    for f in FILES:
-        r, linktype = pcaputil.read(f)
-        assert linktype == 1, f"{f}: corpus promises Ethernet"
-        recs += r
-        origin += [os.path.basename(f)] * len(r)
-    path = tmp_path_factory.mktemp("corpus") / "all.pcap"
-    pcaputil.write_records(path, recs)
-    return path, recs, origin
+@pytest.fixture
+def merged(corpus_merged):
+    return corpus_merged
 
 
 def check_flow(flow, frame, where):

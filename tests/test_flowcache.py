@@ -22,7 +22,7 @@ import pytest
 from scapy.all import ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw
 
 import pcaputil
-from conftest import CORPUS, NETSIEVE, PCAP, obj, one_line_error
+from conftest import NETSIEVE, PCAP, obj, one_line_error
 from fw import Firewall, rule_hits, table_stats
 
 FW_O = obj("xdp_firewall.o")
@@ -33,15 +33,7 @@ MACS = dict(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 
 def replay_cpu0(fw, frames, prog_obj):
     """Verdicts and summary of one replay pinned to CPU 0."""
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "in.pcap")
-        pcaputil.write(path, frames)
-        r = subprocess.run(["taskset", "-c", "0", NETSIEVE, "--pin-dir", fw.pin_dir,
-                            "replay", "--json", prog_obj, path],
-                           capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    objs = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
-    return [o["verdict"] for o in objs if "index" in o], objs[-1]
+    return fw.replay(frames, prog_obj=prog_obj, cpu=0)
 
 
 def E():
@@ -120,7 +112,7 @@ def test_key_holds_every_field_a_rule_reads(pin_dir, name, base, variant):
         assert got == want, (name, o)
 
 
-def test_cache_changes_no_verdict_or_counter(pin_dir, tmp):
+def test_cache_changes_no_verdict_or_counter(pin_dir, corpus_merged):
     """Every test capture, and the whole corpus merged into one capture
     when present, through the cached and the never-hitting program: the
     same verdict for every packet and the same counters.  Captures repeat
@@ -133,20 +125,14 @@ def test_cache_changes_no_verdict_or_counter(pin_dir, tmp):
             "rule add dst 10.0.0.0/8 action drop\n"
             "rule add proto icmp icmp-type 3 action drop\n")
     caps = sorted(glob.glob(os.path.join(PCAP, "*.pcap")))
-    corpus = sorted(glob.glob(os.path.join(CORPUS, "pcap", "*.pcap")))
+    corpus = corpus_merged is not None
     if corpus:
-        recs = []
-        for f in corpus:
-            recs += pcaputil.read(f)[0]
-        caps.append(str(tmp / "corpus.pcap"))
-        pcaputil.write_records(caps[-1], recs)
+        caps.append(str(corpus_merged[0]))
     packets = drops = 0
     for cap in caps:
         res = {}
         for o in (FW_O, MISS_O):
-            r = subprocess.run(["taskset", "-c", "0", NETSIEVE, "--pin-dir", pin_dir, "replay",
-                                "--json", "--stats", o, cap],
-                               capture_output=True, text=True, timeout=600)
+            r = fw.cli("replay", "--json", "--stats", o, cap, cpu=0)
             assert r.returncode == 0, (cap, r.stderr)
             objs = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
             pk = [(p["index"], p["verdict"]) for p in objs if "index" in p]

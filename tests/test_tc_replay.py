@@ -449,19 +449,11 @@ rule add table egress proto tcp action drop
 """
 
 
-@pytest.fixture(scope="module")
-def corpus_merged(tmp_path_factory):
-    import test_corpus
-    if not test_corpus.FILES:
+@pytest.fixture
+def corpus(corpus_merged):
+    if corpus_merged is None:
         pytest.skip("corpus not present")
-    recs, origin = [], []
-    for f in test_corpus.FILES:
-        r, _ = pcaputil.read(f)
-        recs += r
-        origin += [os.path.basename(f)] * len(r)
-    path = tmp_path_factory.mktemp("tccorpus") / "all.pcap"
-    pcaputil.write_records(path, recs)
-    return path, recs, origin
+    return corpus_merged
 
 
 def xdp_equivalent(conf, table):
@@ -476,12 +468,12 @@ def xdp_equivalent(conf, table):
 
 
 @pytest.mark.parametrize("prog", sorted(PROGRAMS))
-def test_corpus_every_classifier(tc, tmp, corpus_merged, prog):
+def test_corpus_every_classifier(tc, tmp, corpus, prog):
     """Each program over the whole corpus: no test-run error; the verdicts
     equal the XDP firewall's on the same rules (effects become pass);
     classic mode returns only the rules' classes; packets change only where
     a dscp rule matched, and only in the DSCP bits and IPv4 checksum."""
-    path, recs, origin = corpus_merged
+    path, recs, origin = corpus
     table = PROGRAMS[prog][1]
     tc.load(CORPUS_RULES + xdp_equivalent(CORPUS_RULES, table))
     out = str(tmp / "out.pcap")
@@ -536,12 +528,12 @@ def xdp_verdicts(tc, path):
             for o in (json.loads(l) for l in r.stdout.splitlines()) if "index" in o]
 
 
-def test_corpus_http_counts_equal_a_python_oracle(tc, corpus_merged, tmp):
+def test_corpus_http_counts_equal_a_python_oracle(tc, corpus, tmp):
     """cls_http's per-packet kind (via one mark rule per kind) against the
     kind computed in Python from where the parser says the TCP payload
     starts (parser probe, tc hook)."""
     from flowdesc import decode
-    path, recs, origin = corpus_merged
+    path, recs, origin = corpus
     tc.load(MARK_RULES)
     pk, summary = tc_run_path(tc, path, "cls_http_ingress", str(tmp / "h.pcap"))
     probe_out = str(tmp / "probe.pcap")
