@@ -158,7 +158,7 @@ struct ns_state {
 	__u32 next_rule_id;
 	__u32 flags;        /* NS_STATE_* */
 };
-#define NS_STATE_NO_FCACHE 0x1  /* `netsieve cache off`: flips leave
+#define NS_STATE_NO_FCACHE 0x1  /* `netsieve cache off`: changes leave
 				 * NS_EPOCH_LIVE clear, programs skip the
 				 * flow cache */
 #define NS_STATE_MAGIC 0x6e737634 /* "nsv4" */

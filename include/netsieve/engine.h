@@ -295,7 +295,7 @@ static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t
 
 /*
  * The flow cache (maps.h): a per-CPU, direct-mapped table of recent flows
- * and the first rule they matched, so a packet of a flow seen since the last
+ * and what their search returned, so a packet of a flow seen since the last
  * configuration change skips the search.  Its key is every flow field a
  * dimension reads, taken as whole 8-byte words of struct ns_flow: the
  * addresses (words 5-8), and words 0-2 masked to what rules can see:

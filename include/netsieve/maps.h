@@ -125,8 +125,8 @@ struct {
 
 /*
  * The flow cache (engine.h): per CPU, direct-mapped, private to each loaded
- * program (not pinned: nothing outside the program reads it, and a reload
- * starts it empty).  Entries are stamped with the table's generation and
+ * object and shared by its programs (not pinned: nothing else reads it, and
+ * a reload starts it empty).  Entries are stamped with the table's generation and
  * epoch, so a configuration change makes every older entry a miss.
  */
 #ifndef NS_FC_BITS
