@@ -13,7 +13,7 @@ import pytest
 
 import pcaputil
 from conftest import CORPUS, CORPUS_FILES, ns_json, obj
-from flowdesc import HDR_SIZE, decode
+from flowdesc import HDR_SIZE, decode, slot_hash
 
 FILES = CORPUS_FILES
 pytestmark = pytest.mark.skipif(
@@ -66,9 +66,10 @@ def test_corpus_robust(merged, tmp_path, hook):
             if o["why"] == "needs_frags":  # XDP, more than one buffer
                 assert hook == "probe_xdp" and len(orig[4]) > 3520, where
             continue
-        flow, frame = decode(rec[4])
+        flow, frame = decode(rec[4], keep_hash=True)
         assert frame == orig[4], where
         assert len(rec[4]) == len(orig[4]) + HDR_SIZE
+        assert flow.pop("hash") == slot_hash(flow), where
         check_flow(flow, frame, where)
         reasons[flow["reason"]] += 1
     runts = sum(1 for rec in recs if len(rec[4]) < 14)

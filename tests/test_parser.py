@@ -11,7 +11,7 @@ import pytest
 import gen_pcaps
 import pcaputil
 from conftest import PCAP, ns_json, obj
-from flowdesc import REASONS, decode
+from flowdesc import REASONS, decode, slot_hash
 
 CASES = gen_pcaps.parser_cases()
 HOOKS = ("probe_xdp", "probe_tc")
@@ -33,7 +33,7 @@ def probe_out(tmp_path_factory):
         recs, _ = pcaputil.read(path)
         pkts = [o for o in objs if "index" in o]
         assert len(pkts) == len(recs) == len(CASES)
-        out[hook] = [decode(rec[4]) if o["runnable"] else None
+        out[hook] = [decode(rec[4], keep_hash=True) if o["runnable"] else None
                      for o, rec in zip(pkts, recs)]
     return out
 
@@ -68,7 +68,8 @@ def test_flow_fields(probe_out, hook, idx):
     assert original == frame, "probe must leave the frame itself untouched"
     got = {k: flow[k] for k in want}
     assert got == want, f"{name} under {hook}"
-    assert set(flow) == set(want), "case must specify every flow field"
+    assert set(flow) - {"hash"} == set(want), "case must specify every flow field"
+    assert flow["hash"] == slot_hash(flow), f"{name} under {hook}: slot hash"
 
 
 def test_hooks_agree(probe_out):

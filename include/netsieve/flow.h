@@ -14,7 +14,7 @@
 
 #include <linux/types.h>
 
-#define NS_FLOW_VERSION 3
+#define NS_FLOW_VERSION 4
 
 /* l3 */
 enum ns_l3 {
@@ -89,7 +89,12 @@ struct ns_flow {
 	__u16 ip_end;      /* end of the IP datagram: min(frame, IP length) */
 	__u8 http;         /* enum ns_http: set by programs that look at HTTP
 			    * (cls_http), 0 from the parser */
-	__u8 _pad[7];
+	__u8 _pad[3];
+	__u32 hash;        /* the flow cache's slot hash (engine.h), folded
+			    * from the header words the parser loads: the
+			    * addresses, L4 protocol, ports or ICMP type and
+			    * code, outer VID.  Not a key: any two flows may
+			    * share it. */
 	__u8 saddr[16];    /* network order; IPv4 uses the first 4 bytes */
 	__u8 daddr[16];
 } __attribute__((aligned(8)));  /* zeroed and copied in 8-byte words */

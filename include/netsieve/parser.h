@@ -76,6 +76,12 @@ static __always_inline __u16 ns_off(const struct ns_cursor *c, const void *p)
 	return (__u16)((long)p - (long)c->start);
 }
 
+/* Rotate a 32-bit word by 16 (the slot hash tells source from destination). */
+static __always_inline __u32 ns_rol16(__u32 x)
+{
+	return x << 16 | x >> 16;
+}
+
 static __always_inline int ns_set_reason(struct ns_flow *f, int reason)
 {
 	f->reason = reason;
@@ -95,7 +101,7 @@ static __always_inline int ns_is_vlan(__u16 proto)
  * order) or a negative reason.
  */
 static __always_inline int ns_parse_eth(struct ns_cursor *c, struct ns_flow *f,
-					__u32 hw_vlan)
+					__u32 hw_vlan, __u32 *h)
 {
 	struct ethhdr *eth = c->pos;
 	__u16 proto;
@@ -108,6 +114,7 @@ static __always_inline int ns_parse_eth(struct ns_cursor *c, struct ns_flow *f,
 
 	if (hw_vlan) {
 		f->vlan_outer = f->vlan_inner = hw_vlan & 0x0fff;
+		*h = (hw_vlan & 0x0fff) << 20;
 		f->flags |= NS_F_HW_VLAN;
 		depth = 1;
 	}
@@ -123,8 +130,10 @@ static __always_inline int ns_parse_eth(struct ns_cursor *c, struct ns_flow *f,
 			break; /* metadata tag used the last slot */
 		if ((void *)(tag + 1) > c->end)
 			return -NS_R_VLAN_TRUNC;
-		if (depth == 0)
+		if (depth == 0) {
 			f->vlan_outer = bpf_ntohs(tag->tci) & 0x0fff;
+			*h = (__u32)f->vlan_outer << 20;
+		}
 		f->vlan_inner = bpf_ntohs(tag->tci) & 0x0fff;
 		proto = bpf_ntohs(tag->proto);
 		c->pos = tag + 1;
@@ -138,7 +147,8 @@ static __always_inline int ns_parse_eth(struct ns_cursor *c, struct ns_flow *f,
 }
 
 /* IPv4 header at c->pos.  Returns the protocol or a negative reason. */
-static __always_inline int ns_parse_ipv4(struct ns_cursor *c, struct ns_flow *f)
+static __always_inline int ns_parse_ipv4(struct ns_cursor *c, struct ns_flow *f,
+					__u32 *h)
 {
 	struct {
 		__u8 vihl, tos;
@@ -166,6 +176,7 @@ static __always_inline int ns_parse_ipv4(struct ns_cursor *c, struct ns_flow *f)
 	f->l4_proto = iph->protocol;
 	__builtin_memcpy(f->saddr, &iph->saddr, 4);
 	__builtin_memcpy(f->daddr, &iph->daddr, 4);
+	*h ^= iph->saddr ^ ns_rol16(iph->daddr);
 	if (hlen > 20)
 		f->flags |= NS_F_IP4_OPTS;
 
@@ -198,7 +209,8 @@ static __always_inline int ns_parse_ipv4(struct ns_cursor *c, struct ns_flow *f)
  * IPv6 header and extension chain.  Returns the upper-layer protocol (or the
  * next header after a later fragment) or a negative reason.
  */
-static __always_inline int ns_parse_ipv6(struct ns_cursor *c, struct ns_flow *f)
+static __always_inline int ns_parse_ipv6(struct ns_cursor *c, struct ns_flow *f,
+					__u32 *h)
 {
 	struct {
 		__be32 vtcfl;
@@ -221,6 +233,11 @@ static __always_inline int ns_parse_ipv6(struct ns_cursor *c, struct ns_flow *f)
 	f->ttl = ip6->hop_limit;
 	__builtin_memcpy(f->saddr, ip6->saddr, 16);
 	__builtin_memcpy(f->daddr, ip6->daddr, 16);
+	{
+		const __u32 *s = (const __u32 *)ip6->saddr, *d = (const __u32 *)ip6->daddr;
+
+		*h ^= s[0] ^ s[1] ^ s[2] ^ s[3] ^ ns_rol16(d[0] ^ d[1] ^ d[2] ^ d[3]);
+	}
 	c->pos = ip6 + 1;
 
 	avail = (__u32)(c->end - c->pos);
@@ -297,7 +314,7 @@ static __always_inline int ns_fits(struct ns_cursor *c, struct ns_flow *f,
 
 /* L4 header at c->pos for protocol proto (unfragmented or first fragment). */
 static __always_inline int ns_parse_l4(struct ns_cursor *c, struct ns_flow *f,
-				       int proto)
+				       int proto, __u32 *h)
 {
 	void *p = c->pos;
 
@@ -316,6 +333,7 @@ static __always_inline int ns_parse_l4(struct ns_cursor *c, struct ns_flow *f,
 			return -NS_R_TCP_TRUNC;
 		f->sport = bpf_ntohs(th->source);
 		f->dport = bpf_ntohs(th->dest);
+		*h ^= th->source | (__u32)th->dest << 16;
 		f->tcp_flags = th->flags;
 		f->flags |= NS_F_PORTS | NS_F_TCP;
 		doff = (th->doff_res >> 4) * 4;
@@ -333,6 +351,7 @@ static __always_inline int ns_parse_l4(struct ns_cursor *c, struct ns_flow *f,
 			return -NS_R_UDP_TRUNC;
 		f->sport = bpf_ntohs(uh->source);
 		f->dport = bpf_ntohs(uh->dest);
+		*h ^= uh->source | (__u32)uh->dest << 16;
 		f->flags |= NS_F_PORTS;
 		c->pos = uh + 1;
 		break;
@@ -344,6 +363,7 @@ static __always_inline int ns_parse_l4(struct ns_cursor *c, struct ns_flow *f,
 			return -NS_R_SCTP_TRUNC;
 		f->sport = bpf_ntohs(sh->source);
 		f->dport = bpf_ntohs(sh->dest);
+		*h ^= sh->source | (__u32)sh->dest << 16;
 		f->flags |= NS_F_PORTS;
 		c->pos = sh + 1;
 		break;
@@ -360,6 +380,7 @@ static __always_inline int ns_parse_l4(struct ns_cursor *c, struct ns_flow *f,
 							  -NS_R_ICMP6_TRUNC;
 		f->icmp_type = ih->type;
 		f->icmp_code = ih->code;
+		*h ^= (__u32)ih->type << 16 | (__u32)ih->code << 24;
 		f->flags |= NS_F_ICMP;
 		c->pos = ih + 1;
 		break;
@@ -421,26 +442,31 @@ static __always_inline int ns_parse(void *data, void *data_end,
 				    struct ns_flow *f, __u32 hw_vlan)
 {
 	struct ns_cursor c = { .start = data, .pos = data, .end = data_end };
+	__u32 h = 0;  /* f->hash, kept in a register until it is complete */
 	int ret;
 
 	__builtin_memset(f, 0, sizeof(*f));
 
-	ret = ns_parse_eth(&c, f, hw_vlan);
+	ret = ns_parse_eth(&c, f, hw_vlan, &h);
 	if (ret < 0)
 		return ns_set_reason(f, -ret);
 	if (ret == NS_ETH_P_IP)
-		ret = ns_parse_ipv4(&c, f);
+		ret = ns_parse_ipv4(&c, f, &h);
 	else if (ret == NS_ETH_P_IPV6)
-		ret = ns_parse_ipv6(&c, f);
+		ret = ns_parse_ipv6(&c, f, &h);
 	else
 		return ns_set_reason(f, NS_R_NON_IP);
 	if (ret < 0)
 		return ns_set_reason(f, -ret);
-	if (f->frag == NS_FRAG_LATER)
+	h ^= (__u32)ret << 8;
+	if (f->frag == NS_FRAG_LATER) {
+		f->hash = h;
 		return NS_R_OK;
-	ret = ns_parse_l4(&c, f, ret);
+	}
+	ret = ns_parse_l4(&c, f, ret, &h);
 	if (ret < 0)
 		return ns_set_reason(f, -ret);
+	f->hash = h;
 	return NS_R_OK;
 }
 
