@@ -346,11 +346,13 @@ static __always_inline __u64 ns_fc_k4(const struct ns_flow *f, __u32 table)
 
 /*
  * Flow f's slot in the cache.  *hit says whether it holds f's key and the
- * table's current stamp; either way the slot (NULL only if the lookup
+ * table's current stamp, and then *ckey and *res are what it holds (read
+ * from the entry pointer while it is in a register: the hit path's counter
+ * update depends on them).  Either way the slot (NULL only if the lookup
  * failed) is returned, for ns_fc_fill() after a search.
  */
 static __always_inline struct ns_fc_entry *ns_fc_find(const struct ns_flow *f, __u32 table,
-						      __u64 stamp, int *hit)
+						      __u64 stamp, int *hit, __u32 *ckey, __u32 *res)
 {
 	const __u64 *w = (const __u64 *)f;
 	__u64 k4 = ns_fc_k4(f, table), k5 = w[1] & NS_FC_M1;
@@ -365,6 +367,10 @@ static __always_inline struct ns_fc_entry *ns_fc_find(const struct ns_flow *f, _
 	 * (a load of a word written in pieces waits for the stores). */
 	idx = (__u32)((__u64)(__u32)((f->hash ^ table) * 0x9E3779B1u) >> (32 - NS_FC_BITS));
 	e = bpf_map_lookup_elem(&ns_fcache, &idx);
+	if (e) {
+		*ckey = e->ckey;
+		*res = e->res;
+	}
 	*hit = e && !((e->k[0] ^ w[5]) | (e->k[1] ^ w[6]) | (e->k[2] ^ w[7]) |
 		      (e->k[3] ^ w[8]) | (e->k[4] ^ k4) | (e->k[5] ^ k5) | (e->k[6] ^ w[2]) |
 		      (e->stamp ^ stamp ^ NS_FC_MISS_BIT));
@@ -430,15 +436,14 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	 * table's header too (that read costs a hit 4 ns).  Tables without
 	 * rules are cached like any other: their entries hold the policy. */
 	if (f->reason == NS_R_OK && (stamp >> 63)) {
-		fc = ns_fc_find(f, table, stamp, &hit);
+		fc = ns_fc_find(f, table, stamp, &hit, &ckey, &res);
 		if (fc && hit) {
 			/* A hit: the result and the counter of the last search. */
-			ckey = fc->ckey;
 			if (ckey & NS_FC_VERD)
 				ns_count(&nsv4_cnt_verd, ckey & ~NS_FC_VERD, bytes);
 			else
 				ns_count(&nsv4_cnt_rule, ckey, bytes);
-			return fc->res;
+			return res;
 		}
 	}
 
