@@ -369,3 +369,53 @@ def test_save_and_load_carry_the_cache_setting(pin_dir, bpffs):
     one_line_error(fw.cli("load", "-", input="cache maybe\n"), 3,
                    "-:1: cache: expected on or off", "nothing was changed")
     assert fw.ok("cache") == "flow cache: off\n"
+
+
+
+NO_RULES = r"""
+import json, subprocess, sys
+nsv, fw_o, cap = sys.argv[1:4]
+def sh(*a):
+    return subprocess.run(a, check=True, capture_output=True, text=True).stdout
+def verdicts():
+    out = sh("taskset", "-c", "0", nsv, "--pin-dir", "/sys/fs/bpf", "replay", "--json",
+             "pinned:/sys/fs/bpf/progs/xdp_firewall", cap)
+    return [json.loads(l)["verdict"] for l in out.splitlines() if '"index"' in l]
+def filled():
+    ids = json.loads(sh("bpftool", "-j", "prog", "show", "pinned",
+                        "/sys/fs/bpf/progs/xdp_firewall"))["map_ids"]
+    cache = [m["id"] for m in json.loads(sh("bpftool", "-j", "map", "show"))
+             if m["id"] in ids and m["name"] == "ns_fcache"][0]
+    return sum(1 for e in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache)))
+               for v in e["values"] if v["value"][56:64] != ["0x00"] * 8)
+sh("mount", "-t", "bpf", "bpf", "/sys/fs/bpf")
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "init", fw_o)
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "drop")
+sh("bpftool", "prog", "loadall", fw_o, "/sys/fs/bpf/progs")
+print(verdicts(), filled())
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "pass")
+print(verdicts())
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "drop")
+print(verdicts())
+print(sh(nsv, "--pin-dir", "/sys/fs/bpf", "stats", "--json").strip())
+"""
+
+
+def test_a_table_without_rules_is_cached_and_a_policy_change_misses(tmp):
+    """The cache is checked before the table's header is read, so a table
+    without rules is cached too: its entries hold the policy's verdict,
+    counted in the policy's counter.  A policy change is a change like any
+    other: the next packet is judged by the new policy, counters add up."""
+    cap = tmp / "f.pcap"
+    pcaputil.write(cap, [u4(), u4(), u4()])
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3", "-c",
+                        NO_RULES, NETSIEVE, FW_O, str(cap)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    # one entry (CPU 0) filled by the first packet, hit by the next two
+    assert out[:3] == ["['XDP_DROP', 'XDP_DROP', 'XDP_DROP'] 1",
+                       "['XDP_PASS', 'XDP_PASS', 'XDP_PASS']",
+                       "['XDP_DROP', 'XDP_DROP', 'XDP_DROP']"], r.stdout
+    verd = table_stats({"netsieve": json.loads(out[3])})["verdicts"]
+    assert verd["policy_drop"]["packets"] == 6 and verd["policy_pass"]["packets"] == 3, verd
