@@ -21,7 +21,7 @@ int xdp_firewall(struct xdp_md *ctx)
 	struct ns_flow f;
 	int res;
 
-	ns_parse_xdp(ctx, &f);
+	ns_parse_xdp_inline(ctx, &f);
 	res = ns_engine(&f, NS_TABLE_XDP, bytes);
 	return NS_RES_ACTION(res) == NS_ACT_DROP ? XDP_DROP : XDP_PASS;
 }

@@ -344,28 +344,36 @@ static __always_inline __u64 ns_fc_k4(const struct ns_flow *f, __u32 table)
 	return (((const __u64 *)f)[0] & NS_FC_M0) | f->http | table << 8;
 }
 
+/* No cache slot (ns_engine_search: nothing to fill). */
+#define NS_FC_NONE 0xffffffffu
+
 /*
- * Flow f's slot in the cache.  *hit says whether it holds f's key and the
+ * Flow f's slot in the cache: the parser's hash (struct ns_flow.hash) and
+ * the table, mixed by one multiply; the top NS_FC_BITS bits (none: one
+ * slot).  Only which slot a flow uses depends on it; a hit needs the whole
+ * key.  The hash is folded from the registers the parser loaded the headers
+ * into: hashing the key words read back here cost 4 ns more (a load of a
+ * word written in pieces waits for the stores).
+ */
+static __always_inline __u32 ns_fc_slot(const struct ns_flow *f, __u32 table)
+{
+	return (__u32)((__u64)(__u32)((f->hash ^ table) * 0x9E3779B1u) >> (32 - NS_FC_BITS));
+}
+
+/*
+ * The cache entry in slot idx.  *hit says whether it holds f's key and the
  * table's current stamp, and then *ckey and *res are what it holds (read
  * from the entry pointer while it is in a register: the hit path's counter
- * update depends on them).  Either way the slot (NULL only if the lookup
- * failed) is returned, for ns_fc_fill() after a search.
+ * update depends on them).  NULL only if the lookup failed.
  */
 static __always_inline struct ns_fc_entry *ns_fc_find(const struct ns_flow *f, __u32 table,
-						      __u64 stamp, int *hit, __u32 *ckey, __u32 *res)
+						      __u32 idx, __u64 stamp, int *hit,
+						      __u32 *ckey, __u32 *res)
 {
 	const __u64 *w = (const __u64 *)f;
 	__u64 k4 = ns_fc_k4(f, table), k5 = w[1] & NS_FC_M1;
 	struct ns_fc_entry *e;
-	__u32 idx;
 
-	/* The slot: the parser's hash (struct ns_flow.hash) and the table,
-	 * mixed by one multiply; the top NS_FC_BITS bits (none: one slot).
-	 * Only which slot a flow uses depends on it; a hit needs the whole
-	 * key.  It is computed from the registers the parser loaded the
-	 * headers into: hashing the key words read back here cost 4 ns more
-	 * (a load of a word written in pieces waits for the stores). */
-	idx = (__u32)((__u64)(__u32)((f->hash ^ table) * 0x9E3779B1u) >> (32 - NS_FC_BITS));
 	e = bpf_map_lookup_elem(&ns_fcache, &idx);
 	if (e) {
 		*ckey = e->ckey;
@@ -400,6 +408,31 @@ static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_fl
 	e->stamp = stamp;
 }
 
+/*
+ * The cache's hit path, for a usable flow whose table has the cache on
+ * (stamp bit 63).  A hit returns 1 with *res the result of the last search,
+ * counted in the same counter.  A miss returns 0 with *slot the slot to
+ * fill after the search (NS_FC_NONE if the lookup failed: no fill then).
+ */
+static __always_inline int ns_fc_hit(const struct ns_flow *f, __u32 table, __u64 stamp,
+				     __u32 bytes, __u32 *slot, __u32 *res)
+{
+	__u32 ckey, idx = ns_fc_slot(f, table);
+	int hit;
+
+	if (!ns_fc_find(f, table, idx, stamp, &hit, &ckey, res))
+		return 0;
+	if (!hit) {
+		*slot = idx;
+		return 0;
+	}
+	if (ckey & NS_FC_VERD)
+		ns_count(&nsv4_cnt_verd, ckey & ~NS_FC_VERD, bytes);
+	else
+		ns_count(&nsv4_cnt_rule, ckey, bytes);
+	return 1;
+}
+
 /* Set dimension d's id when the table uses it. */
 #define NS_ADD_DIM(d, expr)                                                    \
 	do {                                                                   \
@@ -408,45 +441,34 @@ static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_fl
 	} while (0)
 
 /*
- * Judge the flow against table (enum ns_table_id).  bytes is the frame length
- * for the counters.  Returns NS_RES_* packed fields.
+ * Judge the flow against table (enum ns_table_id) without the cache: what
+ * ns_engine() calls when the cache did not answer.  stamp is the table's
+ * stamp as ns_engine() read it (its generation is the one searched; the
+ * fill is stamped with it); slot is the cache slot to fill with the result,
+ * or NS_FC_NONE.  A global function: the verifier walks the search once,
+ * not once for every way out of a parser inlined in front of it, and an
+ * established flow pays no call.
  */
-static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes)
+__attribute__((noinline)) int ns_engine_search(struct ns_flow *f, __u32 table, __u32 bytes,
+					       __u64 stamp, __u32 slot)
 {
 	__u32 gen = 0, act, used;
 	__u32 action = NS_ACT_PASS, source = NS_SRC_POLICY, pos = 0, effects = 0;
 	struct ns_ids ids;
-	__u64 stamp;
 	struct ns_fc_entry *fc = 0;
 	struct ns_tslot *ts;
 	struct ns_table *t;
 	__u32 ckey, res;
-	int first, hit;
+	int first;
 
 	if (!f || table >= NS_TABLES)
 		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
 	ts = bpf_map_lookup_elem(&nsv4_tables, &table);
 	if (!ts)
 		goto out;
-	stamp = *(volatile __u64 *)ts;
 	gen = stamp & 1;
-
-	/* The cache first: the stamp is all a hit needs, and it names one
-	 * state of the table (rules, sets, policy), so a hit skips the
-	 * table's header too (that read costs a hit 4 ns).  Tables without
-	 * rules are cached like any other: their entries hold the policy. */
-	if (f->reason == NS_R_OK && (stamp >> 63)) {
-		fc = ns_fc_find(f, table, stamp, &hit, &ckey, &res);
-		if (fc && hit) {
-			/* A hit: the result and the counter of the last search. */
-			if (ckey & NS_FC_VERD)
-				ns_count(&nsv4_cnt_verd, ckey & ~NS_FC_VERD, bytes);
-			else
-				ns_count(&nsv4_cnt_rule, ckey, bytes);
-			return res;
-		}
-	}
-
+	if (slot != NS_FC_NONE)
+		fc = bpf_map_lookup_elem(&ns_fcache, &slot);
 	t = &ts->g[gen];
 
 	if (f->reason != NS_R_OK) {
@@ -507,6 +529,38 @@ done:
 	if (fc)
 		ns_fc_fill(fc, f, table, stamp, res, ckey);
 	return res;
+}
+
+/*
+ * Judge the flow against table (enum ns_table_id).  bytes is the frame length
+ * for the counters.  Returns NS_RES_* packed fields.
+ *
+ * Only the flow cache's hit path is inlined here (the table's stamp, the
+ * slot, the compare, the counter): a BPF call and its return cost a hit
+ * 3 ns, as much as the rest of it.  Everything else (unusable and non-IP
+ * frames, misses, a cache switched off) is ns_engine_search()'s, given the
+ * stamp read here and the slot to fill.
+ */
+static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes)
+{
+	__u32 res, slot = NS_FC_NONE;
+	struct ns_tslot *ts;
+	__u64 stamp;
+
+	if (table >= NS_TABLES)
+		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
+	ts = bpf_map_lookup_elem(&nsv4_tables, &table);
+	if (!ts)
+		return ns_engine_search(f, table, bytes, 0, NS_FC_NONE);
+	stamp = *(volatile __u64 *)ts;
+	/* The cache first: the stamp is all a hit needs, and it names one
+	 * state of the table (rules, sets, policy), so a hit skips the
+	 * table's header (reading it first cost a hit 4 ns).  Tables without
+	 * rules are cached like any other: their entries hold the policy. */
+	if (f->reason == NS_R_OK && (stamp >> 63) &&
+	    ns_fc_hit(f, table, stamp, bytes, &slot, &res))
+		return res;
+	return ns_engine_search(f, table, bytes, stamp, slot);
 }
 
 #endif /* NETSIEVE_ENGINE_H */
