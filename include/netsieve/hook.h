@@ -4,10 +4,13 @@
  * It turns an xdp_md or __sk_buff into the data/data_end pair the shared
  * parser wants, and back.
  *
- * The parse entry points are global (non-inlined) BPF functions on purpose:
- * the verifier checks a global function once, on its own, instead of once per
- * path through the caller.  The parser's many header shapes would otherwise
- * multiply with every branch of the rule engine that follows it.
+ * ns_parse_xdp and ns_parse_tc are global (non-inlined) BPF functions: the
+ * verifier checks a global function once, on its own, instead of once per
+ * path through the caller, so the parser's many header shapes do not
+ * multiply with every branch of what follows.  The XDP firewall inlines
+ * the parser instead (ns_parse_xdp_inline): all that follows it inline is
+ * the flow cache's hit path, the search being a global function of its
+ * own (engine.h), and a hit then makes no call.
  */
 #ifndef NETSIEVE_HOOK_H
 #define NETSIEVE_HOOK_H
