@@ -57,8 +57,9 @@ FORCE:
 # with a one-entry cache, where every flow meets every other (tests).
 FCMISS_OBJ := $(BUILD)/xdp_firewall_fcmiss.o
 FC1_OBJ := $(BUILD)/xdp_firewall_fc1.o
+TC_FC1_OBJ := $(BUILD)/cls_firewall_fc1.o  # tests: ingress and egress meet in one entry
 
-all: $(BPF_OBJS) $(FCMISS_OBJ) $(FC1_OBJ) $(BUILD)/netsieve
+all: $(BPF_OBJS) $(FCMISS_OBJ) $(FC1_OBJ) $(TC_FC1_OBJ) $(BUILD)/netsieve
 
 check-build:
 	@tools/check-deps build
@@ -76,6 +77,9 @@ $(FCMISS_OBJ): xdp/xdp_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -DNS_FC_ALWAYS_MISS -c $< -o $@
 
 $(FC1_OBJ): xdp/xdp_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -DNS_FC_ONE_ENTRY -c $< -o $@
+
+$(TC_FC1_OBJ): classifiers/cls_firewall.c Makefile $(BUILD)/flags | check-build $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -DNS_FC_ONE_ENTRY -c $< -o $@
 
 $(BUILD)/cli/%.o: %.c Makefile $(BUILD)/flags | check-build $(BUILD)/cli
@@ -132,4 +136,4 @@ clean:
 	rm -rf $(BUILD)
 	find tests -name __pycache__ -type d -prune -exec rm -rf {} +
 
--include $(BPF_OBJS:.o=.d) $(FCMISS_OBJ:.o=.d) $(FC1_OBJ:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(BPF_OBJS:.o=.d) $(FCMISS_OBJ:.o=.d) $(FC1_OBJ:.o=.d) $(TC_FC1_OBJ:.o=.d) $(CLI_OBJS:.o=.d)

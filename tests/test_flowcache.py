@@ -317,13 +317,17 @@ def test_every_change_gives_each_table_a_new_stamp(pin_dir):
             last[t] = (gen, epoch)
 
 
-def test_tables_sharing_one_cache_do_not_share_entries(tmp):
+@pytest.mark.parametrize("name", ["cls_firewall.o", "cls_firewall_fc1.o"])
+def test_tables_sharing_one_cache_do_not_share_entries(tmp, name):
     """Programs loaded from one object share its cache (bpftool loadall does
     that with cls_firewall.o's ingress and egress programs): the table is
-    part of the key, so egress never takes ingress's result."""
+    part of the key, so egress never takes ingress's result.  With 4096
+    slots the table also moves the flow to another slot; the one-entry
+    build makes both tables' entries meet, so only the key tells them
+    apart."""
     cap = tmp / "f.pcap"
     pcaputil.write(cap, [u4()])
-    fw_o = obj("cls_firewall.o")
+    fw_o = obj(name)
     script = f"""set -e
 mount -t bpf bpf /sys/fs/bpf
 N="{NETSIEVE} --pin-dir /sys/fs/bpf"
@@ -419,3 +423,57 @@ def test_a_table_without_rules_is_cached_and_a_policy_change_misses(tmp):
                        "['XDP_DROP', 'XDP_DROP', 'XDP_DROP']"], r.stdout
     verd = table_stats({"netsieve": json.loads(out[3])})["verdicts"]
     assert verd["policy_drop"]["packets"] == 6 and verd["policy_pass"]["packets"] == 3, verd
+
+
+MISS_FORGE = r"""
+import json, subprocess, sys
+nsv, miss_o, cap = sys.argv[1:4]
+def sh(*a):
+    return subprocess.run(a, check=True, capture_output=True, text=True).stdout
+def verdicts():
+    out = sh("taskset", "-c", "0", nsv, "--pin-dir", "/sys/fs/bpf", "replay", "--json",
+             "pinned:/sys/fs/bpf/progs/xdp_firewall", cap)
+    return [json.loads(l)["verdict"] for l in out.splitlines() if '"index"' in l]
+sh("mount", "-t", "bpf", "bpf", "/sys/fs/bpf")
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "init", miss_o)
+sh(nsv, "--pin-dir", "/sys/fs/bpf", "rule", "add", "proto", "udp", "dport", "1", "action", "drop")
+sh("bpftool", "prog", "loadall", miss_o, "/sys/fs/bpf/progs")
+print(verdicts())
+ids = json.loads(sh("bpftool", "-j", "prog", "show", "pinned",
+                    "/sys/fs/bpf/progs/xdp_firewall"))["map_ids"]
+cache = [m["id"] for m in json.loads(sh("bpftool", "-j", "map", "show"))
+         if m["id"] in ids and m["name"] == "ns_fcache"][0]
+for e in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache))):
+    for v in e["values"]:
+        raw = bytes(int(b, 16) for b in v["value"])
+        if raw[56:64] != bytes(8):
+            key, entry = e["key"], raw
+stamp = int.from_bytes(entry[56:64], "little")
+res = int.from_bytes(entry[64:68], "little")
+for flip in (0, 1, 1 << 32, 1 << 63):
+    forged = (entry[:56] + (stamp ^ flip).to_bytes(8, "little") +
+              (res | 1).to_bytes(4, "little") + entry[68:])
+    sh("bpftool", "map", "update", "id", str(cache), "key", "hex", *[k[2:] for k in key],
+       "value", "hex", *["%02x" % b for b in forged])
+    print(hex(flip), verdicts())
+"""
+
+
+def test_the_never_hitting_build_never_hits(tmp):
+    """build/xdp_firewall_fcmiss.o, the benchmark's miss rows and the
+    differential tests' reference, must search every packet, whatever an
+    entry's stamp: also one that differs from the table's in the generation
+    bit only, as an entry filled between a change's two passes does after
+    the flip.  The filled entry is forged to say drop, with its own stamp
+    and with that stamp off in the generation, an epoch or the live bit
+    (bits a real stamp can differ by); every replay must still pass (no
+    rule matches)."""
+    cap = tmp / "f.pcap"
+    pcaputil.write(cap, [u4()])
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3", "-c",
+                        MISS_FORGE, NETSIEVE, MISS_O, str(cap)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["['XDP_PASS']"] + [
+        "%s ['XDP_PASS']" % f for f in ("0x0", "0x1", "0x100000000", "0x8000000000000000")
+    ], r.stdout

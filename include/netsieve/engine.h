@@ -236,8 +236,8 @@ struct ns_ids {
  * rules are in written order, so its lowest bit is its best; prio[] ranks
  * the words' bests.
  *
- * Inlined into ns_engine: a BPF-to-BPF call costs more than this whole
- * search does for a typical packet.
+ * Inlined into ns_engine_search: a BPF-to-BPF call costs more than this
+ * whole search does for a typical packet.
  */
 static __always_inline int ns_first_match(struct ns_ids *ids, struct ns_table *t,
 					  __u32 used)
@@ -332,9 +332,12 @@ _Static_assert(__builtin_offsetof(struct ns_flow, flags) == 4 &&
 
 /* -DNS_FC_ALWAYS_MISS (build/xdp_firewall_fcmiss.o, for the benchmark and
  * the cache-on/off differential test): look up, compare and fill as usual,
- * but never hit: what every packet of a new flow costs. */
+ * but never hit: what every packet of a new flow costs.  The compare sees
+ * the stamp with bit 1 flipped, a bit no stamp has (the gen word is 0 or
+ * 1); bit 0, the generation, would make an entry filled between a
+ * change's two passes hit after the flip. */
 #ifdef NS_FC_ALWAYS_MISS
-#define NS_FC_MISS_BIT 1ULL
+#define NS_FC_MISS_BIT 2ULL
 #else
 #define NS_FC_MISS_BIT 0ULL
 #endif
