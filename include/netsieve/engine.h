@@ -358,9 +358,9 @@ static __always_inline __u64 ns_fc_k4(const struct ns_flow *f, __u32 table)
  * into: hashing the key words read back here cost 4 ns more (a load of a
  * word written in pieces waits for the stores).
  */
-static __always_inline __u32 ns_fc_slot(const struct ns_flow *f, __u32 table)
+static __always_inline __u32 ns_fc_slot(__u32 hash, __u32 table)
 {
-	return (__u32)((__u64)(__u32)((f->hash ^ table) * 0x9E3779B1u) >> (32 - NS_FC_BITS));
+	return (__u32)((__u64)(__u32)((hash ^ table) * 0x9E3779B1u) >> (32 - NS_FC_BITS));
 }
 
 /*
@@ -417,10 +417,10 @@ static __always_inline void ns_fc_fill(struct ns_fc_entry *e, const struct ns_fl
  * counted in the same counter.  A miss returns 0 with *slot the slot to
  * fill after the search (NS_FC_NONE if the lookup failed: no fill then).
  */
-static __always_inline int ns_fc_hit(const struct ns_flow *f, __u32 table, __u64 stamp,
-				     __u32 bytes, __u32 *slot, __u32 *res)
+static __always_inline int ns_fc_hit(const struct ns_flow *f, __u32 hash, __u32 table,
+				     __u64 stamp, __u32 bytes, __u32 *slot, __u32 *res)
 {
-	__u32 ckey, idx = ns_fc_slot(f, table);
+	__u32 ckey, idx = ns_fc_slot(hash, table);
 	int hit;
 
 	if (!ns_fc_find(f, table, idx, stamp, &hit, &ckey, res))
@@ -546,13 +546,19 @@ done:
  */
 static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes)
 {
-	__u32 res, slot = NS_FC_NONE;
+	__u32 res, slot = NS_FC_NONE, key = table;
+	/* Read before the map lookup below: with the parser inlined (XDP),
+	 * the compiler then takes them from the parser's registers instead of
+	 * reading the stack back after a call it must assume writes there. */
+	__u32 hash = f->hash, usable = f->reason == NS_R_OK;
 	struct ns_tslot *ts;
 	__u64 stamp;
 
 	if (table >= NS_TABLES)
 		return NS_ACT_PASS | (NS_SRC_POLICY << 8);
-	ts = bpf_map_lookup_elem(&nsv4_tables, &table);
+	/* A copy as the key, for the same reason: with table's own address
+	 * taken, the slot hash would read it back from the stack. */
+	ts = bpf_map_lookup_elem(&nsv4_tables, &key);
 	if (!ts)
 		return ns_engine_search(f, table, bytes, 0, NS_FC_NONE);
 	stamp = *(volatile __u64 *)ts;
@@ -560,8 +566,7 @@ static __always_inline int ns_engine(struct ns_flow *f, __u32 table, __u32 bytes
 	 * state of the table (rules, sets, policy), so a hit skips the
 	 * table's header (reading it first cost a hit 4 ns).  Tables without
 	 * rules are cached like any other: their entries hold the policy. */
-	if (f->reason == NS_R_OK && (stamp >> 63) &&
-	    ns_fc_hit(f, table, stamp, bytes, &slot, &res))
+	if (usable && (stamp >> 63) && ns_fc_hit(f, hash, table, stamp, bytes, &slot, &res))
 		return res;
 	return ns_engine_search(f, table, bytes, stamp, slot);
 }
