@@ -490,7 +490,6 @@ __attribute__((noinline)) int ns_engine_search(struct ns_flow *f, __u32 table, _
 		goto out;
 	used = t->used;
 
-
 	__builtin_memset(&ids, 0, sizeof(ids));
 	if (used & ((1u << NS_DIM_SRC) | (1u << NS_DIM_DST))) {
 		NS_ADD_DIM(NS_DIM_SRC, ns_addr_dim(t, gen, f, 0));
