@@ -192,50 +192,75 @@ R | grep -c XDP_PASS || true
     assert out[1:] == ["2", "2", "2", "2", "2", "2", "2"], r.stdout
 
 
-FORGE = r'''
+# Run inside `unshare -m` with a private bpffs on /sys/fs/bpf: argv is the
+# netsieve binary, the object, a capture.  Prepended to each script below.
+CACHE_LIB = r"""
 import json, subprocess, sys
-nsv, fw_o, cap = sys.argv[1:4]
-def sh(*a, **kw):
-    return subprocess.run(a, check=True, capture_output=True, text=True, **kw).stdout
+nsv, obj_path, cap = sys.argv[1:4]
+def sh(*a):
+    return subprocess.run(a, check=True, capture_output=True, text=True).stdout
+def ns(*a):
+    return sh(nsv, "--pin-dir", "/sys/fs/bpf", *a)
+def setup(*changes):
+    # maps, the configuration changes, then the object's programs pinned
+    sh("mount", "-t", "bpf", "bpf", "/sys/fs/bpf")
+    ns("init", obj_path)
+    for c in changes:
+        ns(*c)
+    sh("bpftool", "prog", "loadall", obj_path, "/sys/fs/bpf/progs")
 def verdicts():
     out = sh("taskset", "-c", "0", nsv, "--pin-dir", "/sys/fs/bpf", "replay", "--json",
              "pinned:/sys/fs/bpf/progs/xdp_firewall", cap)
     return [json.loads(l)["verdict"] for l in out.splitlines() if '"index"' in l]
-sh("mount", "-t", "bpf", "bpf", "/sys/fs/bpf")
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "init", fw_o)
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "rule", "add", "proto", "udp", "dport", "1", "action", "drop")
-sh("bpftool", "prog", "loadall", fw_o, "/sys/fs/bpf/progs")
+def cache_id():
+    ids = json.loads(sh("bpftool", "-j", "prog", "show", "pinned",
+                        "/sys/fs/bpf/progs/xdp_firewall"))["map_ids"]
+    return [m["id"] for m in json.loads(sh("bpftool", "-j", "map", "show"))
+            if m["id"] in ids and m["name"] == "ns_fcache"][0]
+def filled():
+    # [(key, cpu, value bytes)] of the entries with a stamp (filled)
+    out = []
+    for e in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache_id()))):
+        for v in e["values"]:
+            raw = bytes(int(b, 16) for b in v["value"])
+            if raw[56:64] != bytes(8):
+                out.append((e["key"], v["cpu"], raw))
+    return out
+def write_entry(key, raw):
+    sh("bpftool", "map", "update", "id", str(cache_id()), "key", "hex",
+       *[k[2:] for k in key], "value", "hex", *["%02x" % b for b in raw])
+"""
+
+
+def run_cache_script(script, prog_obj, frames, tmp):
+    """CACHE_LIB + script in a private mount namespace; the finished run."""
+    cap = tmp / "f.pcap"
+    pcaputil.write(cap, frames)
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3",
+                           "-c", CACHE_LIB + script, NETSIEVE, prog_obj, str(cap)],
+                          capture_output=True, text=True, timeout=300)
+
+
+FORGE = r"""
+setup(("rule", "add", "proto", "udp", "dport", "1", "action", "drop"))
 print(verdicts())
-ids = json.loads(sh("bpftool", "-j", "prog", "show", "pinned",
-                    "/sys/fs/bpf/progs/xdp_firewall"))["map_ids"]
-cache = [m["id"] for m in json.loads(sh("bpftool", "-j", "map", "show"))
-         if m["id"] in ids and m["name"] == "ns_fcache"][0]
-filled = []
-for e in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache))):
-    for v in e["values"]:
-        raw = bytes(int(b, 16) for b in v["value"])
-        if raw[56:64] != bytes(8):          # a stamp: the entry was filled
-            filled.append((e["key"], v["cpu"], raw))
-key, cpu, raw = filled[0]
+entries = filled()
+key, cpu, raw = entries[0]
 res = int.from_bytes(raw[64:68], "little")
 ckey = int.from_bytes(raw[68:72], "little")
-print(len(filled), cpu, res & 0xf, (res >> 8) & 3, hex(ckey >> 31))
-forged = raw[:64] + (res | 1).to_bytes(4, "little") + raw[68:]   # action: drop
-sh("bpftool", "map", "update", "id", str(cache), "key", "hex", *[k[2:] for k in key],
-   "value", "hex", *["%02x" % b for b in forged])
+print(len(entries), cpu, res & 0xf, (res >> 8) & 3, hex(ckey >> 31))
+write_entry(key, raw[:64] + (res | 1).to_bytes(4, "little") + raw[68:])   # action: drop
 print(verdicts())
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "pass")
+ns("policy", "pass")
 print(verdicts())
 def stamps():
-    out = json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache)))
-    return sorted({bytes(int(b, 16) for b in v["value"])[56:64].hex()
-                   for e in out for v in e["values"]} - {"00" * 8})
+    return sorted({raw[56:64].hex() for _, _, raw in filled()})
 before = stamps()
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "cache", "off")
+ns("cache", "off")
 print(verdicts(), stamps() == before)     # off: not read, not filled
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "cache", "on")
+ns("cache", "on")
 print(verdicts(), stamps() != before)
-'''
+"""
 
 
 def test_a_cached_flow_skips_the_search(tmp):
@@ -245,11 +270,7 @@ def test_a_cached_flow_skips_the_search(tmp):
     which no search would do; after any change the flow is searched again.
     `cache off` leaves the cache alone (no entry read or written), `cache
     on` fills it again."""
-    cap = tmp / "f.pcap"
-    pcaputil.write(cap, [u4()])
-    r = subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3", "-c",
-                        FORGE, NETSIEVE, FW_O, str(cap)],
-                       capture_output=True, text=True, timeout=300)
+    r = run_cache_script(FORGE, FW_O, [u4()], tmp)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["['XDP_PASS']", "1 0 0 1 0x1", "['XDP_DROP']",
                                       "['XDP_PASS']", "['XDP_PASS'] True",
@@ -377,31 +398,13 @@ def test_save_and_load_carry_the_cache_setting(pin_dir, bpffs):
 
 
 NO_RULES = r"""
-import json, subprocess, sys
-nsv, fw_o, cap = sys.argv[1:4]
-def sh(*a):
-    return subprocess.run(a, check=True, capture_output=True, text=True).stdout
-def verdicts():
-    out = sh("taskset", "-c", "0", nsv, "--pin-dir", "/sys/fs/bpf", "replay", "--json",
-             "pinned:/sys/fs/bpf/progs/xdp_firewall", cap)
-    return [json.loads(l)["verdict"] for l in out.splitlines() if '"index"' in l]
-def filled():
-    ids = json.loads(sh("bpftool", "-j", "prog", "show", "pinned",
-                        "/sys/fs/bpf/progs/xdp_firewall"))["map_ids"]
-    cache = [m["id"] for m in json.loads(sh("bpftool", "-j", "map", "show"))
-             if m["id"] in ids and m["name"] == "ns_fcache"][0]
-    return sum(1 for e in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache)))
-               for v in e["values"] if v["value"][56:64] != ["0x00"] * 8)
-sh("mount", "-t", "bpf", "bpf", "/sys/fs/bpf")
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "init", fw_o)
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "drop")
-sh("bpftool", "prog", "loadall", fw_o, "/sys/fs/bpf/progs")
-print(verdicts(), filled())
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "pass")
+setup(("policy", "drop"))
+print(verdicts(), len(filled()))
+ns("policy", "pass")
 print(verdicts())
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "policy", "drop")
+ns("policy", "drop")
 print(verdicts())
-print(sh(nsv, "--pin-dir", "/sys/fs/bpf", "stats", "--json").strip())
+print(ns("stats", "--json").strip())
 """
 
 
@@ -410,11 +413,7 @@ def test_a_table_without_rules_is_cached_and_a_policy_change_misses(tmp):
     without rules is cached too: its entries hold the policy's verdict,
     counted in the policy's counter.  A policy change is a change like any
     other: the next packet is judged by the new policy, counters add up."""
-    cap = tmp / "f.pcap"
-    pcaputil.write(cap, [u4(), u4(), u4()])
-    r = subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3", "-c",
-                        NO_RULES, NETSIEVE, FW_O, str(cap)],
-                       capture_output=True, text=True, timeout=300)
+    r = run_cache_script(NO_RULES, FW_O, [u4(), u4(), u4()], tmp)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     # one entry (CPU 0) filled by the first packet, hit by the next two
@@ -426,35 +425,14 @@ def test_a_table_without_rules_is_cached_and_a_policy_change_misses(tmp):
 
 
 MISS_FORGE = r"""
-import json, subprocess, sys
-nsv, miss_o, cap = sys.argv[1:4]
-def sh(*a):
-    return subprocess.run(a, check=True, capture_output=True, text=True).stdout
-def verdicts():
-    out = sh("taskset", "-c", "0", nsv, "--pin-dir", "/sys/fs/bpf", "replay", "--json",
-             "pinned:/sys/fs/bpf/progs/xdp_firewall", cap)
-    return [json.loads(l)["verdict"] for l in out.splitlines() if '"index"' in l]
-sh("mount", "-t", "bpf", "bpf", "/sys/fs/bpf")
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "init", miss_o)
-sh(nsv, "--pin-dir", "/sys/fs/bpf", "rule", "add", "proto", "udp", "dport", "1", "action", "drop")
-sh("bpftool", "prog", "loadall", miss_o, "/sys/fs/bpf/progs")
+setup(("rule", "add", "proto", "udp", "dport", "1", "action", "drop"))
 print(verdicts())
-ids = json.loads(sh("bpftool", "-j", "prog", "show", "pinned",
-                    "/sys/fs/bpf/progs/xdp_firewall"))["map_ids"]
-cache = [m["id"] for m in json.loads(sh("bpftool", "-j", "map", "show"))
-         if m["id"] in ids and m["name"] == "ns_fcache"][0]
-for e in json.loads(sh("bpftool", "-j", "map", "dump", "id", str(cache))):
-    for v in e["values"]:
-        raw = bytes(int(b, 16) for b in v["value"])
-        if raw[56:64] != bytes(8):
-            key, entry = e["key"], raw
+key, _, entry = filled()[-1]
 stamp = int.from_bytes(entry[56:64], "little")
 res = int.from_bytes(entry[64:68], "little")
 for flip in (0, 1, 1 << 32, 1 << 63):
-    forged = (entry[:56] + (stamp ^ flip).to_bytes(8, "little") +
-              (res | 1).to_bytes(4, "little") + entry[68:])
-    sh("bpftool", "map", "update", "id", str(cache), "key", "hex", *[k[2:] for k in key],
-       "value", "hex", *["%02x" % b for b in forged])
+    write_entry(key, entry[:56] + (stamp ^ flip).to_bytes(8, "little") +
+                (res | 1).to_bytes(4, "little") + entry[68:])
     print(hex(flip), verdicts())
 """
 
@@ -468,11 +446,7 @@ def test_the_never_hitting_build_never_hits(tmp):
     and with that stamp off in the generation, an epoch or the live bit
     (bits a real stamp can differ by); every replay must still pass (no
     rule matches)."""
-    cap = tmp / "f.pcap"
-    pcaputil.write(cap, [u4()])
-    r = subprocess.run(["unshare", "-m", "--propagation", "private", "/usr/bin/python3", "-c",
-                        MISS_FORGE, NETSIEVE, MISS_O, str(cap)],
-                       capture_output=True, text=True, timeout=300)
+    r = run_cache_script(MISS_FORGE, MISS_O, [u4()], tmp)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["['XDP_PASS']"] + [
         "%s ['XDP_PASS']" % f for f in ("0x0", "0x1", "0x100000000", "0x8000000000000000")
