@@ -20,23 +20,24 @@
 
 #include "parser.h"
 
-/* XDP: the frame is linear; hardware-stripped VLAN tags are not visible. */
-__attribute__((noinline)) int ns_parse_xdp(struct xdp_md *ctx, struct ns_flow *f)
-{
-	if (!f)
-		return NS_R_ETH_TRUNC;
-	return ns_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, f, 0);
-}
-
 /*
- * XDP, inlined into the caller: the firewall's hit path then makes no BPF
- * call at all (a call and its return, through the kernel's return thunk,
- * cost about 3 ns).  Affordable for the verifier only because the engine's
- * search is a global function of its own (ns_engine_search).
+ * XDP: the frame is linear; hardware-stripped VLAN tags are not visible.
+ * Inlined into the caller, the firewall's hit path makes no BPF call at all
+ * (a call and its return, through the kernel's return thunk, cost about
+ * 3 ns).  Affordable for the verifier only because the engine's search is a
+ * global function of its own (ns_engine_search).
  */
 static __always_inline int ns_parse_xdp_inline(struct xdp_md *ctx, struct ns_flow *f)
 {
 	return ns_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, f, 0);
+}
+
+/* The same as a global function (checked once by the verifier). */
+__attribute__((noinline)) int ns_parse_xdp(struct xdp_md *ctx, struct ns_flow *f)
+{
+	if (!f)
+		return NS_R_ETH_TRUNC;
+	return ns_parse_xdp_inline(ctx, f);
 }
 
 /*
